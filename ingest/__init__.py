@@ -1,0 +1,1 @@
+"""Turn a folder of essays into a searchable index: load, clean, chunk, embed, store."""

@@ -1,0 +1,45 @@
+"""The domain values of ingestion: an Essay and the Chunks cut from its clean text."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Essay:
+    """One cleaned essay; `id` is its path relative to the corpus folder (POSIX slashes)."""
+
+    id: str
+    title: str
+    text: str
+    author: str = ""
+    year: str = ""
+    collection: str = ""
+    source_hash: str = ""
+    meta: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def text_hash(self) -> str:
+        return content_hash(self.text.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span of an essay's clean text: `essay.text[start:end] == text` always holds."""
+
+    essay_id: str
+    ordinal: int
+    text: str
+    start: int
+    end: int
+    heading: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.essay_id}#{self.ordinal}"
+
+
+def content_hash(data: bytes) -> str:
+    """Stable short hash of file bytes, used to detect changed essays."""
+    return hashlib.sha256(data).hexdigest()[:32]

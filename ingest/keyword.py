@@ -1,0 +1,104 @@
+"""The keyword (BM25) index over chunks, kept in step with the vector store by ingest."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have
+    having he her here hers herself him himself his how i if in into is it its itself just me more most
+    my myself no nor not of off on once only or other our ours ourselves out over own same she should so
+    some such than that the their theirs them themselves then there these they this those through to too
+    under until up very was we were what when where which while who whom why will with would you your
+    yours yourself yourselves s t d ll m re ve say says said does according author essay""".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():  # noqa: ANN202 - PyStemmer has no type stubs
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased, stemmed content words (numbers kept: years and paper numbers matter)."""
+    words = [w for w in _WORD.findall(text.lower().replace("’", "'")) if w not in STOPWORDS]
+    return _stemmer().stemWords(words)
+
+
+class KeywordIndex:
+    """BM25 over chunk texts; scores every chunk so callers can filter and fuse."""
+
+    def __init__(
+        self, ids: Sequence[str], retriever: object, generation: int, df: dict[str, int] | None = None
+    ) -> None:
+        self.ids = list(ids)
+        self.df = df or {}
+        self.position = {cid: i for i, cid in enumerate(self.ids)}
+        self._bm25 = retriever
+        self.generation = generation
+
+    @classmethod
+    def build(cls, ids: Sequence[str], texts: Sequence[str], generation: int) -> KeywordIndex:
+        import bm25s
+
+        tokens = [tokenize(t) or ["∅"] for t in texts]
+        retriever = bm25s.BM25()
+        retriever.index(tokens, show_progress=False)
+        df: dict[str, int] = {}
+        for doc in tokens:
+            for t in set(doc):
+                df[t] = df.get(t, 0) + 1
+        return cls(ids, retriever, generation, df)
+
+    def idf(self, token: str) -> float:
+        """Inverse document frequency of a stemmed token (unknown tokens weigh most)."""
+        n = max(1, len(self.ids))
+        return math.log(1 + (n - self.df.get(token, 0) + 0.5) / (self.df.get(token, 0) + 0.5))
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every chunk (aligned with `ids`) for the query's words."""
+        tokens = [t for t in tokenize(query) if t in self._vocab]
+        if not tokens or not self.ids:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+
+    @property
+    def _vocab(self) -> dict[str, int]:
+        return self._bm25.vocab_dict
+
+    def save(self, folder: Path) -> None:
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        self._bm25.save(str(tmp), show_progress=False)
+        (tmp / "ids.json").write_text(json.dumps({"generation": self.generation, "ids": self.ids, "df": self.df}))
+        # Swap in whole so a reader never sees half of an index.
+        old = folder.with_name(folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> KeywordIndex | None:
+        """The saved index, or None when there is none (or it is unreadable)."""
+        import bm25s
+
+        try:
+            meta = json.loads((folder / "ids.json").read_text())
+            retriever = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
+        except (OSError, ValueError):
+            return None
+        return cls(meta["ids"], retriever, int(meta["generation"]), meta.get("df", {}))

@@ -1,0 +1,230 @@
+"""The ingest run: bring the index in step with the corpus folder, incrementally and safely.
+
+Order of writes makes a killed run harmless: an essay's vectors are written first and its
+catalog row last, so a re-run sees the essay as not yet indexed and redoes it; stray vectors
+left by a kill are found by comparing counts and removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ingest.catalog import Catalog
+from ingest.chunk import CHUNKER_VERSION, chunk_essay, embedding_text
+from ingest.embed import MODEL_NAME, Embedder, load_embedder
+from ingest.errors import MarginaliaError, RejectedFile
+from ingest.essay import Chunk, Essay, content_hash
+from ingest.keyword import KeywordIndex
+from ingest.load import corpus_files, load_essay
+from ingest.lock import index_lock
+from ingest.settings import Settings
+from ingest.store import VectorStore
+
+log = logging.getLogger(__name__)
+
+#: progress(stage, done, total): stages are "scan", "embed", "keyword".
+Progress = Callable[[str, int, int], None]
+
+_GROUP = 1024  # chunks embedded and written per step: bounds memory and the work a kill loses
+
+
+@dataclass
+class Summary:
+    """What an ingest run did; paths are relative to the corpus folder."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    rejected: list[dict[str, str]] = field(default_factory=list)
+    chunks: int = 0
+    total_chunks: int = 0
+    rebuilt: bool = False
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def catalog_path(settings: Settings) -> Path:
+    return settings.index_dir / "catalog.sqlite"
+
+
+def keyword_path(settings: Settings) -> Path:
+    return settings.index_dir / "keyword"
+
+
+def index_version() -> dict[str, str]:
+    return {"embed_model": MODEL_NAME, "chunker": CHUNKER_VERSION}
+
+
+def run_ingest(
+    settings: Settings, *, progress: Progress | None = None, embedder: Embedder | None = None
+) -> Summary:
+    """Index what is new or changed in the corpus, drop what is gone; return what happened."""
+    corpus = settings.corpus_dir
+    if not corpus.is_dir():
+        raise MarginaliaError(f"corpus folder {corpus} does not exist; create it or pass another folder")
+    began = time.perf_counter()
+    with index_lock(settings.index_dir, timeout=settings.lock_timeout):
+        catalog = Catalog(catalog_path(settings))
+        try:
+            summary = _Run(settings, catalog, VectorStore(settings), progress, embedder).run()
+        finally:
+            catalog.close()
+    summary.seconds = round(time.perf_counter() - began, 3)
+    return summary
+
+
+class _Run:
+    def __init__(
+        self, settings: Settings, catalog: Catalog, store: VectorStore, progress: Progress | None,
+        embedder: Embedder | None,
+    ) -> None:
+        self.settings, self.catalog, self.store = settings, catalog, store
+        self.progress = progress or (lambda stage, done, total: None)
+        self._embedder = embedder
+        self.summary = Summary()
+
+    def run(self) -> Summary:
+        self._check_version()
+        redo = self._reconcile()
+        records = self.catalog.records()
+        todo = self._scan(records, redo)
+        kept = set(self.summary.unchanged) | {e.id for e in todo}
+        for essay_id in sorted(set(records) - kept):
+            self.store.delete_essay(essay_id)
+            self.catalog.delete(essay_id)
+            self.summary.removed.append(essay_id)
+        self._index(todo, records)
+        self._refresh_keyword()
+        self.summary.total_chunks = self.catalog.chunk_count()
+        return self.summary
+
+    def _check_version(self) -> None:
+        version = index_version()
+        stored = {k: self.catalog.get_meta(k) for k in version}
+        if stored == version and self.store.version() == version:
+            return
+        self.summary.rebuilt = bool(self.catalog.records()) or self.store.count() > 0
+        if self.summary.rebuilt:
+            log.info("index made with %s / store %s; rebuilding for %s", stored, self.store.version(), version)
+        self.store.reset(**version)
+        self.catalog.clear()
+        self.catalog.set_meta(**version)
+
+    def _reconcile(self) -> set[str]:
+        """Repair what a killed run left: stray vectors go; essays missing vectors are redone."""
+        if self.store.count() == self.catalog.chunk_count():
+            return set()
+        expected = {c.id: essay.id for essay, chunks in self.catalog.chunks() for c in chunks}
+        present = self.store.ids()
+        stray = sorted(present - set(expected))
+        if stray:
+            self.store.delete_ids(stray)
+        return {essay_id for cid, essay_id in expected.items() if cid not in present}
+
+    def _scan(self, records: dict, redo: set[str]) -> list[Essay]:
+        files = corpus_files(self.settings.corpus_dir)
+        todo: list[Essay] = []
+        for n, path in enumerate(files, 1):
+            rel = path.relative_to(self.settings.corpus_dir).as_posix()
+            self.progress("scan", n, len(files))
+            record = records.get(rel)
+            if record and rel not in redo and _same_bytes(path, record.source_hash, self.settings.max_file_bytes):
+                self.summary.unchanged.append(rel)
+                continue
+            try:
+                todo.append(load_essay(path, self.settings.corpus_dir, max_bytes=self.settings.max_file_bytes))
+            except RejectedFile as rejected:
+                self.summary.rejected.append({"path": rel, "reason": rejected.reason})
+        return todo
+
+    def _index(self, todo: list[Essay], records: dict) -> None:
+        work = [(essay, chunk_essay(essay)) for essay in todo]
+        total = sum(len(chunks) for _, chunks in work)
+        done = 0
+        group: list[tuple[Essay, list[Chunk]]] = []
+        for essay, chunks in work:
+            group.append((essay, chunks))
+            if sum(len(c) for _, c in group) >= _GROUP:
+                done = self._write(group, records, done, total)
+                group = []
+        if group:
+            self._write(group, records, done, total)
+
+    def _write(self, group: list[tuple[Essay, list[Chunk]]], records: dict, done: int, total: int) -> int:
+        texts = [embedding_text(c, essay.title) for essay, chunks in group for c in chunks]
+        self.progress("embed", done, total)
+
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            self.progress("embed", done, total)
+
+        vectors = self.embedder.embed(texts, progress=step) if texts else None
+        row = 0
+        for essay, chunks in group:
+            self.store.delete_essay(essay.id)
+            if chunks:
+                self.store.add(
+                    [c.id for c in chunks],
+                    vectors[row : row + len(chunks)],
+                    [_metadata(essay, c) for c in chunks],
+                    [c.text for c in chunks],
+                )
+            row += len(chunks)
+            self.catalog.put(essay, chunks)
+            (self.summary.updated if essay.id in records else self.summary.added).append(essay.id)
+            self.summary.chunks += len(chunks)
+        return done
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = load_embedder(self.settings.precision, self.settings.embed_batch)
+        return self._embedder
+
+    def _refresh_keyword(self) -> None:
+        folder = keyword_path(self.settings)
+        generation = self.catalog.generation
+        saved = KeywordIndex.load(folder) if not self.summary.changed else None
+        if saved is not None and saved.generation == generation:
+            return
+        self.progress("keyword", 0, 1)
+        ids, texts = [], []
+        for essay, chunks in self.catalog.chunks():
+            for c in chunks:
+                ids.append(c.id)
+                texts.append(keyword_text(c, essay))
+        KeywordIndex.build(ids, texts, generation).save(folder)
+        self.progress("keyword", 1, 1)
+
+
+def keyword_text(chunk: Chunk, essay: Essay) -> str:
+    """What BM25 sees: the chunk plus who wrote it and where it sits, so 'Bacon says' matches."""
+    return f"{essay.title} {essay.author} {essay.collection} {chunk.heading}\n{chunk.text}"
+
+
+def _metadata(essay: Essay, chunk: Chunk) -> dict[str, object]:
+    return {
+        "essay": essay.id, "title": essay.title, "author": essay.author, "collection": essay.collection,
+        "ordinal": chunk.ordinal, "start": chunk.start, "end": chunk.end,
+    }
+
+
+def _same_bytes(path: Path, source_hash: str, max_bytes: int) -> bool:
+    try:
+        if path.stat().st_size > max_bytes:
+            return False
+        return content_hash(path.read_bytes()) == source_hash
+    except OSError:
+        return False

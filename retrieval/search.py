@@ -1,0 +1,144 @@
+"""Hybrid search: dense vectors from Chroma and BM25, fused by reciprocal rank, then diversified."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ingest.embed import Embedder
+from ingest.keyword import KeywordIndex, tokenize
+from ingest.store import VectorStore
+from retrieval.mentions import MentionFinder, _norm
+from retrieval.snapshot import Filters, Snapshot
+from retrieval.types import Passage
+
+log = logging.getLogger(__name__)
+
+RRF_K = 60
+CANDIDATES = 60  # from each ranker before fusion
+DENSE_WEIGHT = 0.5
+MENTION_BONUS = 0.3  # a named essay outranks what merely sounds alike
+AUTHOR_BONUS = 0.1
+PHRASE_BONUS = 0.6
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """Fused candidates in order, with the signals the answerer uses to judge support."""
+
+    passages: list[Passage]
+    dense: dict[str, float]
+
+
+class Searcher:
+    """Ranks chunks of one snapshot for a query."""
+
+    def __init__(self, snapshot: Snapshot, keyword: KeywordIndex, store: VectorStore, embedder: Embedder) -> None:
+        self.snapshot, self.keyword, self.store, self.embedder = snapshot, keyword, store, embedder
+        self.mentions = MentionFinder(snapshot.essays)
+        # Map keyword positions onto snapshot positions once, not per question.
+        self._kw_to_snap = np.array([snapshot.position.get(cid, -1) for cid in keyword.ids], dtype=np.int64)
+
+    def search(self, query: str, *, k: int = 5, filters: Filters = Filters(), focus: str = "") -> Ranked:
+        """Top-k passages for the query; `focus` is the latest question when query has context added."""
+        snap = self.snapshot
+        n = len(snap.chunks)
+        if n == 0:
+            return Ranked([], {})
+        mask = snap.mask(filters)
+        fused = np.zeros(n, dtype=np.float64)
+
+        vector = self.embedder.embed([query])[0]
+        hits = self.store.query(vector, CANDIDATES, filters.where())
+        dense = {}
+        sims = np.array([h.similarity for h in hits]) if hits else np.zeros(1)
+        lo, hi = float(sims.min()), float(sims.max())
+        for hit in hits:
+            pos = snap.position.get(hit.id)
+            if pos is not None:
+                # Relative-score fusion: a ranker's confidence counts, not only its order.
+                fused[pos] += DENSE_WEIGHT * (hit.similarity - lo) / (hi - lo + 1e-9)
+                dense[hit.id] = hit.similarity
+
+        for text, weight in ((query, 1.0), (focus, 0.5)) if focus and focus != query else ((query, 1.0),):
+            self._add_keyword(fused, text, weight * (1 - DENSE_WEIGHT), mask)
+
+        found = self.mentions.find(query)
+        if found.essays:
+            fused[snap.chunks_of(set(found.essays))] += MENTION_BONUS
+        if found.authors:
+            authored = {eid for eid, e in snap.essays.items() if e.author in found.authors}
+            fused[snap.chunks_of(authored)] += AUTHOR_BONUS
+        for phrase in found.phrases:
+            for i, c in enumerate(snap.chunks):
+                if phrase in _norm(c.text):
+                    fused[i] += PHRASE_BONUS
+        if mask is not None:
+            fused[~mask] = 0.0
+        order = [int(i) for i in np.argsort(-fused, kind="stable")[: k * 6] if fused[i] > 0]
+        groups = _groups(found.essays, found.authors, snap)
+        chosen = _diverse(_interleave(order, groups, snap) if len(groups) > 1 else order, snap, k)
+        passages = [
+            Passage(snap.chunks[i], snap.essays[snap.chunks[i].essay_id], float(fused[i]), rank)
+            for rank, i in enumerate(chosen, 1)
+        ]
+        return Ranked(passages, dense)
+
+    def _add_keyword(self, fused: np.ndarray, text: str, weight: float, mask: np.ndarray | None) -> None:
+        scores = self.keyword.scores(text)
+        if mask is not None:
+            keep = np.zeros(len(scores), dtype=bool)
+            valid = self._kw_to_snap >= 0
+            keep[valid] = mask[self._kw_to_snap[valid]]
+            scores = np.where(keep, scores, 0.0)
+        top = float(scores.max()) if len(scores) else 0.0
+        if top <= 0:
+            return
+        for kw_pos in np.argsort(-scores)[:CANDIDATES]:
+            pos = self._kw_to_snap[kw_pos]
+            if scores[kw_pos] > 0 and pos >= 0:
+                fused[pos] += weight * scores[kw_pos] / top
+
+
+def _groups(essays: frozenset[str], authors: frozenset[str], snap: Snapshot) -> list[set[str]]:
+    """Essay groups a comparison question names: one per named essay, else one per named author."""
+    if len(essays) > 1:
+        return [{e} for e in sorted(essays)]
+    if len(authors) > 1:
+        return [{eid for eid, e in snap.essays.items() if e.author == a} for a in sorted(authors)]
+    return []
+
+
+def _interleave(order: list[int], groups: list[set[str]], snap: Snapshot) -> list[int]:
+    """Alternate between the named groups so a comparison sees both sides, best first."""
+    queues = [[i for i in order if snap.chunks[i].essay_id in g] for g in groups]
+    rest = [i for i in order if not any(snap.chunks[i].essay_id in g for g in groups)]
+    out: list[int] = []
+    while any(queues):
+        for q in queues:
+            if q:
+                out.append(q.pop(0))
+    return out + rest
+
+
+def _diverse(order: list[int], snap: Snapshot, k: int) -> list[int]:
+    """Skip near-copies (same words, largely) so k passages say k different things."""
+    chosen: list[int] = []
+    seen: list[set[str]] = []
+    for i in order:
+        words = set(tokenize(snap.chunks[i].text))
+        if any(len(words & s) / max(1, min(len(words), len(s))) > 0.8 for s in seen):
+            continue
+        chosen.append(i)
+        seen.append(words)
+        if len(chosen) == k:
+            break
+    return chosen
+
+
+def content_words(text: str) -> list[str]:
+    """Stemmed content words, shared with the answerer's sentence scoring."""
+    return tokenize(re.sub(r"\[\d+\]", " ", text))
