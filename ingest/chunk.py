@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ingest.essay import Chunk, Essay
 
 #: Bump when chunking changes: the index is rebuilt instead of mixing old and new chunks.
-CHUNKER_VERSION = "blocks-v1"
+CHUNKER_VERSION = "blocks-v2"
 
 MAX_CHARS = 1000  # ~220 word pieces with a title prefix: inside the 256-token window
 MIN_CHARS = 250  # shorter prose paragraphs are merged with the next one
@@ -22,7 +22,7 @@ TINY_CHARS = 80  # shorter list items and quotes are merged with a neighbour of 
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•▪◦‣·]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)])\s+\S")
 _HEADING = re.compile(r"^\s*#{1,6}\s+\S")
 _QUOTE = re.compile(r"^\s*>")
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[”’\"')\]]*\s+(?=[\"“‘(\[]?[A-Z0-9])")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])([”’\"')\]]*)\s+(?=[\"“‘(\[]?[A-Z0-9])")
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     end = len(text) if end is None else end
     spans, cur = [], start
     for m in _SENTENCE_END.finditer(text, start, end):
-        spans.append((cur, m.start()))
+        spans.append((cur, m.start() + len(m.group(1))))
         cur = m.end()
     spans.append((cur, end))
     return [_trim(text, s, e) for s, e in spans if text[s:e].strip()]
@@ -148,8 +148,8 @@ def chunk_essay(essay: Essay) -> list[Chunk]:
             continue
         spans.extend([s, e, heading, block.kind] for s, e in _split_long(text, start, block.end))
     flush()
-    spans = _merge_tiny(spans)
-    return [Chunk(essay.id, i, text[s:e], s, e, h) for i, (s, e, h, _) in enumerate(spans)]
+    trimmed = [(*_trim(text, s, e), h) for s, e, h, _ in _merge_tiny(spans)]
+    return [Chunk(essay.id, i, text[s:e], s, e, h) for i, (s, e, h) in enumerate(trimmed)]
 
 
 def _merge_tiny(spans: list[list]) -> list[list]:

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 #: progress(stage, done, total): stages are "scan", "embed", "keyword".
 Progress = Callable[[str, int, int], None]
 
-_GROUP = 1024  # chunks embedded and written per step: bounds memory and the work a kill loses
+_GROUP = 256  # chunks embedded and written per step: bounds memory and the work a kill loses
 
 
 @dataclass

@@ -1,0 +1,258 @@
+"""The ingest pipeline with the real model and real Chroma: incremental, safe to kill, honest summaries."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import PROJECT_DIR, copy_essays
+
+from ingest import pipeline
+from ingest.catalog import Catalog
+from ingest.errors import IndexLocked, StoreUnavailable
+from ingest.lock import index_lock
+from ingest.pipeline import catalog_path, run_ingest
+from ingest.settings import Settings
+from ingest.store import VectorStore
+
+FEW = (
+    "bacon/50-of-studies.md",
+    "bacon/04-of-revenge.md",
+    "sahel/could-malis-coup-have-been-avoided-part-two.txt",
+)
+
+
+def _settings(tmp_path: Path, **kw: object) -> Settings:
+    return Settings.from_env(env={}, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", **kw)
+
+
+def _state(settings: Settings) -> tuple[list[str], list[str]]:
+    """(catalog chunk ids, vector store ids), sorted: equal lists mean the index is consistent."""
+    catalog = Catalog(catalog_path(settings))
+    ids = sorted(c.id for _, chunks in catalog.chunks() for c in chunks)
+    catalog.close()
+    return ids, sorted(VectorStore(settings).ids())
+
+
+def test_add_modify_delete_rename_cycle(tmp_path: Path, corpus_dir: Path, embedder) -> None:
+    settings = _settings(tmp_path)
+    corpus = copy_essays(corpus_dir, settings.corpus_dir, FEW)
+    first = run_ingest(settings, embedder=embedder)
+    assert sorted(first.added) == sorted(FEW) and not first.rejected
+    ids, vectors = _state(settings)
+    assert ids == vectors and first.total_chunks == len(ids) == first.chunks
+
+    again = run_ingest(settings, embedder=embedder)
+    assert sorted(again.unchanged) == sorted(FEW) and again.chunks == 0 and not again.changed
+
+    studies = corpus / "bacon/50-of-studies.md"
+    studies.write_text(studies.read_text().replace("STUDIES serve for delight", "STUDIES serve for joy"))
+    (corpus / "bacon/04-of-revenge.md").unlink()
+    (corpus / "sahel" / "could-malis-coup-have-been-avoided-part-two.txt").rename(corpus / "sahel" / "renamed.txt")
+    third = run_ingest(settings, embedder=embedder)
+    assert third.updated == ["bacon/50-of-studies.md"]
+    assert third.added == ["sahel/renamed.txt"]
+    assert sorted(third.removed) == ["bacon/04-of-revenge.md", "sahel/could-malis-coup-have-been-avoided-part-two.txt"]
+    ids, vectors = _state(settings)
+    assert ids == vectors
+    assert not any(i.startswith(("bacon/04", "sahel/could")) for i in ids)
+    catalog = Catalog(catalog_path(settings))
+    assert "STUDIES serve for joy" in catalog.essay("bacon/50-of-studies.md").text
+    catalog.close()
+
+
+def test_unchanged_rerun_never_loads_the_model(tmp_path: Path, corpus_dir: Path, embedder, monkeypatch) -> None:
+    settings = _settings(tmp_path)
+    copy_essays(corpus_dir, settings.corpus_dir, FEW[:1])
+    run_ingest(settings, embedder=embedder)
+
+    def no_model(*a: object, **k: object) -> None:
+        raise AssertionError("the model was loaded for an unchanged corpus")
+
+    monkeypatch.setattr(pipeline, "load_embedder", no_model)
+    began = time.perf_counter()
+    summary = run_ingest(settings)
+    assert summary.unchanged == list(FEW[:1]) and time.perf_counter() - began < 5
+
+
+def test_model_or_chunker_change_rebuilds(tmp_path: Path, corpus_dir: Path, embedder, monkeypatch) -> None:
+    settings = _settings(tmp_path)
+    copy_essays(corpus_dir, settings.corpus_dir, FEW[:2])
+    before = run_ingest(settings, embedder=embedder)
+    monkeypatch.setattr(pipeline, "CHUNKER_VERSION", "blocks-test")
+    after = run_ingest(settings, embedder=embedder)
+    assert after.rebuilt and sorted(after.added) == sorted(FEW[:2]) and after.total_chunks == before.total_chunks
+    assert VectorStore(settings).version()["chunker"] == "blocks-test"
+    ids, vectors = _state(settings)
+    assert ids == vectors
+
+
+def test_leftovers_of_an_interrupted_write_are_repaired(tmp_path: Path, corpus_dir: Path, embedder) -> None:
+    settings = _settings(tmp_path)
+    copy_essays(corpus_dir, settings.corpus_dir, FEW[:2])
+    run_ingest(settings, embedder=embedder)
+    clean = _state(settings)
+    # As if killed after writing vectors but before the catalog row: a stray vector and a lost row.
+    store = VectorStore(settings)
+    store.add(["ghost.md#0"], np.ones((1, 384), dtype=np.float32) / np.sqrt(384), [{"essay": "ghost.md"}], ["boo"])
+    with sqlite3.connect(catalog_path(settings)) as db:
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("DELETE FROM essays WHERE id = ?", (FEW[0],))
+    summary = run_ingest(settings, embedder=embedder)
+    assert summary.added == [FEW[0]]
+    assert _state(settings) == clean
+
+
+def test_killed_ingest_converges_to_a_clean_build(tmp_path: Path, corpus_dir: Path, embedder) -> None:
+    essays = tuple(p.relative_to(corpus_dir).as_posix() for p in sorted((corpus_dir / "bacon").glob("*.md")))
+    corpus = copy_essays(corpus_dir, tmp_path / "corpus", essays)
+    killed = Settings.from_env(env={}, corpus_dir=corpus, index_dir=tmp_path / "killed")
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
+    cmd = [sys.executable, "-m", "ingest", str(corpus), "--index", str(killed.index_dir), "--json"]
+    proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if catalog_path(killed).exists() and _essays_in(killed) > 0:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "ingest finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = _essays_in(killed)
+    assert 0 < partial < len(essays)
+
+    resumed = subprocess.run(cmd, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads(resumed.stdout)
+    assert len(summary["added"]) == len(essays) - partial and len(summary["unchanged"]) == partial
+
+    clean = Settings.from_env(env={}, corpus_dir=corpus, index_dir=tmp_path / "clean")
+    run_ingest(clean, embedder=embedder)
+    assert _state(killed) == _state(clean)
+
+
+def _essays_in(settings: Settings) -> int:
+    try:
+        with sqlite3.connect(catalog_path(settings), timeout=5) as db:
+            return db.execute("SELECT COUNT(*) FROM essays").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_second_ingest_waits_then_stops_with_a_clear_message(tmp_path: Path, corpus_dir: Path) -> None:
+    settings = _settings(tmp_path, lock_timeout=0.3)
+    copy_essays(corpus_dir, settings.corpus_dir, FEW[:1])
+    with index_lock(settings.index_dir, timeout=1), pytest.raises(IndexLocked, match="another ingest"):
+        run_ingest(settings)
+
+
+def test_messy_files_are_indexed_or_rejected_with_a_reason(tmp_path: Path, messy_corpus, embedder) -> None:
+    folder, expected = messy_corpus
+    settings = Settings.from_env(env={}, corpus_dir=folder, index_dir=tmp_path / "index")
+    summary = run_ingest(settings, embedder=embedder)
+    rejected = {r["path"]: r["reason"] for r in summary.rejected}
+    for name, exp in expected.items():
+        if exp.handling in {"reject", "skip"}:
+            assert name in rejected and rejected[name] and "\n" not in rejected[name], name
+        else:
+            assert name in summary.added, name
+    ids, vectors = _state(settings)
+    assert ids == vectors and len(ids) == summary.total_chunks > 0
+
+
+def test_cli_json_summary_and_exit_status(tmp_path: Path, corpus_dir: Path) -> None:
+    corpus = copy_essays(corpus_dir, tmp_path / "corpus", FEW[:1])
+    (corpus / "notes.pdf").write_bytes(b"%PDF-1.4")
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
+    cmd = [sys.executable, "-m", "ingest", str(corpus), "--index", str(tmp_path / "index"), "--json"]
+    done = subprocess.run(cmd, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert {"added", "updated", "removed", "unchanged", "rejected", "chunks"} <= set(summary)
+    assert summary["added"] == list(FEW[:1]) and summary["rejected"][0]["path"] == "notes.pdf"
+    assert "not a supported format" in summary["rejected"][0]["reason"]
+    missing = subprocess.run(
+        [sys.executable, "-m", "ingest", str(tmp_path / "nope"), "--index", str(tmp_path / "i2")],
+        cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert missing.returncode == 1 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path):
+    """A real `chroma run` server on 127.0.0.1, stopped after the test."""
+    import urllib.request
+
+    port = _free_port()
+    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent)) or "chroma"
+    proc = subprocess.Popen(
+        [chroma, "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(tmp_path / "server")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("chroma server did not start")
+    yield port
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.mark.server
+def test_chroma_server_behaves_like_the_embedded_store(tmp_path: Path, corpus_dir: Path, embedder, chroma_server) -> None:
+    corpus = copy_essays(corpus_dir, tmp_path / "corpus", FEW[:2])
+    served = Settings.from_env(
+        env={}, corpus_dir=corpus, index_dir=tmp_path / "served", chroma_host="127.0.0.1", chroma_port=chroma_server
+    )
+    local = Settings.from_env(env={}, corpus_dir=corpus, index_dir=tmp_path / "local")
+    a, b = run_ingest(served, embedder=embedder), run_ingest(local, embedder=embedder)
+    assert a.added == b.added and a.total_chunks == b.total_chunks
+    assert _state(served) == _state(local)
+    (corpus / FEW[0]).unlink()
+    assert run_ingest(served, embedder=embedder).removed == [FEW[0]]
+    ids, vectors = _state(served)
+    assert ids == vectors
+
+    from retrieval.assistant import Assistant
+
+    top = Assistant(served, embedder=embedder).retrieve("Revenge is a kind of wild justice", k=1)
+    assert top[0].chunk.essay_id == FEW[1]
+
+
+def test_unreachable_server_is_one_clear_line(tmp_path: Path) -> None:
+    port = _free_port()
+    settings = _settings(tmp_path, chroma_host="127.0.0.1", chroma_port=port)
+    settings.corpus_dir.mkdir(parents=True)
+    with pytest.raises(StoreUnavailable, match=f"127.0.0.1:{port}") as info:
+        run_ingest(settings)
+    assert "\n" not in str(info.value)
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR), "MARGINALIA_CHROMA_HOST": "127.0.0.1",
+           "MARGINALIA_CHROMA_PORT": str(port)}
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest", str(settings.corpus_dir), "--index", str(settings.index_dir)],
+        cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and f"127.0.0.1:{port}" in done.stderr
