@@ -29,7 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         settings = Settings.from_env(
-            corpus_dir=args.corpus, index_dir=args.index, chroma_host=args.chroma_host, chroma_port=args.chroma_port
+            corpus_dir=args.corpus,
+            index_dir=args.index,
+            chroma_host=args.chroma_host,
+            chroma_port=args.chroma_port,
         )
         with _ProgressBar(enabled=not args.json and sys.stderr.isatty()) as bar:
             summary = run_ingest(settings, progress=bar.update)
@@ -74,7 +77,10 @@ class _ProgressBar:
         if stage != self.stage:
             self.close()
             label = {"embed": "embedding chunks", "keyword": "keyword index"}.get(stage, stage)
-            self.bar, self.stage = tqdm(total=total, desc=label, unit=" chunks" if stage == "embed" else ""), stage
+            self.bar, self.stage = (
+                tqdm(total=total, desc=label, unit=" chunks" if stage == "embed" else ""),
+                stage,
+            )
         self.bar.n = done
         self.bar.refresh()
 

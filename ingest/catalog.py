@@ -113,9 +113,10 @@ class Catalog:
         ):
             offsets.setdefault(essay_id, []).append((ordinal, start, end, heading))
         for essay in self.essays():
-            yield essay, [
-                Chunk(essay.id, o, essay.text[s:e], s, e, h) for o, s, e, h in offsets.get(essay.id, [])
-            ]
+            yield (
+                essay,
+                [Chunk(essay.id, o, essay.text[s:e], s, e, h) for o, s, e, h in offsets.get(essay.id, [])],
+            )
 
     def chunk_count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
@@ -126,8 +127,16 @@ class Catalog:
             db.execute("DELETE FROM essays WHERE id = ?", (essay.id,))
             db.execute(
                 "INSERT INTO essays VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (essay.id, essay.title, essay.author, essay.year, essay.collection, essay.source_hash,
-                 essay.text, time.time()),
+                (
+                    essay.id,
+                    essay.title,
+                    essay.author,
+                    essay.year,
+                    essay.collection,
+                    essay.source_hash,
+                    essay.text,
+                    time.time(),
+                ),
             )
             db.executemany(
                 "INSERT INTO chunks VALUES (?, ?, ?, ?, ?)",

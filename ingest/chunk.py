@@ -47,8 +47,14 @@ def blocks(text: str) -> list[Block]:
         kind = _kind(line)
         prev = out[-1] if out else None
         # Continuation lines join the open block; quotes join quotes (a stanza is one unit).
-        if prev and prev.kind != "blank" and prev.kind != "heading" and (
-            (kind == "prose" and prev.kind in {"prose", "item"}) or (kind == "quote" and prev.kind == "quote")
+        if (
+            prev
+            and prev.kind != "blank"
+            and prev.kind != "heading"
+            and (
+                (kind == "prose" and prev.kind in {"prose", "item"})
+                or (kind == "quote" and prev.kind == "quote")
+            )
         ):
             out[-1] = Block(prev.kind, prev.start, end)
         else:
@@ -94,7 +100,7 @@ def _split_long(text: str, start: int, end: int) -> list[tuple[int, int]]:
     target = (end - start) / parts
     out: list[tuple[int, int]] = []
     cur_s = sentences[0][0]
-    for i, (s, e) in enumerate(sentences):
+    for i, (_, e) in enumerate(sentences):
         last = i == len(sentences) - 1
         if last or (e - cur_s >= target) or (sentences[i + 1][1] - cur_s > MAX_CHARS):
             out.append((cur_s, e))

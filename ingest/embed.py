@@ -66,7 +66,9 @@ class MiniLM:
 
     def _encode(self, batch: list[str]) -> np.ndarray:
         torch = self._torch
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+        # bf16 pays off on full batches; for a lone query its kernel set-up costs more than it saves.
+        bf16 = self.bf16 and len(batch) >= 16
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             vecs = self.model.encode(
                 batch, batch_size=len(batch), convert_to_tensor=True, normalize_embeddings=True
             )

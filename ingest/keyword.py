@@ -12,20 +12,159 @@ from pathlib import Path
 
 import numpy as np
 
+#: Bump when tokenising changes: the saved keyword index is then rebuilt.
+KEYWORD_VERSION = "stem-v2"
+
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below
-    between both but by can could did do does doing down during each few for from further had has have
-    having he her here hers herself him himself his how i if in into is it its itself just me more most
-    my myself no nor not of off on once only or other our ours ourselves out over own same she should so
-    some such than that the their theirs them themselves then there these they this those through to too
-    under until up very was we were what when where which while who whom why will with would you your
-    yours yourself yourselves s t d ll m re ve say says said does according author essay""".split()
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "s",
+        "t",
+        "d",
+        "ll",
+        "m",
+        "re",
+        "ve",
+        "say",
+        "says",
+        "said",
+        "does",
+        "according",
+        "author",
+        "essay",
+        "no",
+        "nos",
+    ]
 )
 
 
 @lru_cache(maxsize=1)
-def _stemmer():  # noqa: ANN202 - PyStemmer has no type stubs
+def _stemmer():
     import Stemmer
 
     return Stemmer.Stemmer("english")
@@ -82,7 +221,11 @@ class KeywordIndex:
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         self._bm25.save(str(tmp), show_progress=False)
-        (tmp / "ids.json").write_text(json.dumps({"generation": self.generation, "ids": self.ids, "df": self.df}))
+        (tmp / "ids.json").write_text(
+            json.dumps(
+                {"version": KEYWORD_VERSION, "generation": self.generation, "ids": self.ids, "df": self.df}
+            )
+        )
         # Swap in whole so a reader never sees half of an index.
         old = folder.with_name(folder.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -98,6 +241,8 @@ class KeywordIndex:
 
         try:
             meta = json.loads((folder / "ids.json").read_text())
+            if meta.get("version") != KEYWORD_VERSION:
+                return None
             retriever = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
         except (OSError, ValueError):
             return None

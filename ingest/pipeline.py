@@ -86,7 +86,11 @@ def run_ingest(
 
 class _Run:
     def __init__(
-        self, settings: Settings, catalog: Catalog, store: VectorStore, progress: Progress | None,
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        store: VectorStore,
+        progress: Progress | None,
         embedder: Embedder | None,
     ) -> None:
         self.settings, self.catalog, self.store = settings, catalog, store
@@ -116,7 +120,9 @@ class _Run:
             return
         self.summary.rebuilt = bool(self.catalog.records()) or self.store.count() > 0
         if self.summary.rebuilt:
-            log.info("index made with %s / store %s; rebuilding for %s", stored, self.store.version(), version)
+            log.info(
+                "index made with %s / store %s; rebuilding for %s", stored, self.store.version(), version
+            )
         self.store.reset(**version)
         self.catalog.clear()
         self.catalog.set_meta(**version)
@@ -139,11 +145,17 @@ class _Run:
             rel = path.relative_to(self.settings.corpus_dir).as_posix()
             self.progress("scan", n, len(files))
             record = records.get(rel)
-            if record and rel not in redo and _same_bytes(path, record.source_hash, self.settings.max_file_bytes):
+            if (
+                record
+                and rel not in redo
+                and _same_bytes(path, record.source_hash, self.settings.max_file_bytes)
+            ):
                 self.summary.unchanged.append(rel)
                 continue
             try:
-                todo.append(load_essay(path, self.settings.corpus_dir, max_bytes=self.settings.max_file_bytes))
+                todo.append(
+                    load_essay(path, self.settings.corpus_dir, max_bytes=self.settings.max_file_bytes)
+                )
             except RejectedFile as rejected:
                 self.summary.rejected.append({"path": rel, "reason": rejected.reason})
         return todo
@@ -216,8 +228,13 @@ def keyword_text(chunk: Chunk, essay: Essay) -> str:
 
 def _metadata(essay: Essay, chunk: Chunk) -> dict[str, object]:
     return {
-        "essay": essay.id, "title": essay.title, "author": essay.author, "collection": essay.collection,
-        "ordinal": chunk.ordinal, "start": chunk.start, "end": chunk.end,
+        "essay": essay.id,
+        "title": essay.title,
+        "author": essay.author,
+        "collection": essay.collection,
+        "ordinal": chunk.ordinal,
+        "start": chunk.start,
+        "end": chunk.end,
     }
 
 

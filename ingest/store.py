@@ -36,7 +36,9 @@ class VectorStore:
         self._chromadb = chromadb
         try:
             if settings.chroma_host:
-                headers = {"Authorization": f"Bearer {settings.chroma_token}"} if settings.chroma_token else None
+                headers = (
+                    {"Authorization": f"Bearer {settings.chroma_token}"} if settings.chroma_token else None
+                )
                 self.client = chromadb.HttpClient(
                     host=settings.chroma_host,
                     port=settings.chroma_port,
@@ -55,7 +57,7 @@ class VectorStore:
         self._collection = None
 
     @property
-    def collection(self):  # noqa: ANN201 - chromadb's Collection type stays inside this module
+    def collection(self):
         if self._collection is None:
             self._collection = self._call(
                 self.client.get_or_create_collection,
@@ -65,7 +67,7 @@ class VectorStore:
             )
         return self._collection
 
-    def _call(self, fn, *args, **kwargs):  # noqa: ANN001, ANN202
+    def _call(self, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except Exception as err:
@@ -105,7 +107,9 @@ class VectorStore:
                 return out
             offset += page
 
-    def add(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict], documents: Sequence[str]) -> None:
+    def add(
+        self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict], documents: Sequence[str]
+    ) -> None:
         for lo in range(0, len(ids), _ADD_BATCH):
             hi = lo + _ADD_BATCH
             self._call(

@@ -27,8 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
         settings = Settings.from_env(
-            index_dir=args.index, chroma_host=args.chroma_host, chroma_port=args.chroma_port,
-            answer_mode=args.llm, llm_base_url=args.llm_url, llm_model=args.llm_model,
+            index_dir=args.index,
+            chroma_host=args.chroma_host,
+            chroma_port=args.chroma_port,
+            answer_mode=args.llm,
+            llm_base_url=args.llm_url,
+            llm_model=args.llm_model,
         )
         assistant = Assistant.open(settings)
         if args.command == "eval":
@@ -42,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         filters = Filters(tuple(args.collection or ()), tuple(args.author or ()), tuple(args.essay or ()))
         answer = assistant.ask(" ".join(args.question), k=args.k, filters=filters)
-        print(json.dumps(answer_dict(answer), ensure_ascii=False, indent=2) if args.json else answer_markdown(answer))
+        print(
+            json.dumps(answer_dict(answer), ensure_ascii=False, indent=2)
+            if args.json
+            else answer_markdown(answer)
+        )
     except MarginaliaError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -84,7 +92,9 @@ def _read_jsonl(path: Path) -> list[dict]:
     try:
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except (OSError, ValueError) as err:
-        raise MarginaliaError(f"{path}: cannot read questions ({err}); expected one JSON object a line") from err
+        raise MarginaliaError(
+            f"{path}: cannot read questions ({err}); expected one JSON object a line"
+        ) from err
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,7 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     ask = sub.add_parser("ask", help="answer a question (or a JSONL file of questions)")
     ask.add_argument("question", nargs="*")
-    ask.add_argument("--jsonl", type=Path, help="questions file, one JSON object a line; answers go to stdout")
+    ask.add_argument(
+        "--jsonl", type=Path, help="questions file, one JSON object a line; answers go to stdout"
+    )
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
     ask.add_argument("--collection", action="append", help="only this collection (repeatable)")
     ask.add_argument("--author", action="append", help="only this author (repeatable)")

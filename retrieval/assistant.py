@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from ingest.catalog import Catalog
@@ -86,19 +86,50 @@ class Assistant:
     def essay_text(self, essay_id: str) -> str | None:
         return self.snapshot.texts.get(essay_id)
 
-    def retrieve(self, query: str, *, k: int | None = None, filters: Filters = Filters(), focus: str = "") -> list[Passage]:
+    def retrieve(
+        self, query: str, *, k: int | None = None, filters: Filters = Filters(), focus: str = ""
+    ) -> list[Passage]:
         return self.searcher.search(query, k=k or self.settings.top_k, filters=filters, focus=focus).passages
 
     def ask(
-        self, question: str, history: Sequence[Turn] = (), *, filters: Filters = Filters(), k: int | None = None,
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        *,
+        filters: Filters = Filters(),
+        k: int | None = None,
         mode: str | None = None,
     ) -> Answer:
         """Answer a question in the context of the conversation so far."""
-        question = question.strip()
-        query = standalone(question, history)
-        passages = self.retrieve(query, k=k, filters=filters, focus=question if query != question else "")
+        question, query, passages = self._prepare(question, history, filters, k)
         answer = self.answerer(mode).answer(question, passages, history)
         return self.checked(replace(answer, standalone=query))
+
+    def ask_stream(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        *,
+        filters: Filters = Filters(),
+        k: int | None = None,
+        mode: str | None = None,
+    ) -> tuple[Iterator[str], Callable[[], Answer]]:
+        """Like ask, but text arrives in pieces as an LLM writes it; call the second item for the Answer."""
+        question, query, passages = self._prepare(question, history, filters, k)
+        answerer = self.answerer(mode)
+        if not hasattr(answerer, "stream"):
+            answer = answerer.answer(question, passages, history)
+            return iter(()), lambda: self.checked(replace(answer, standalone=query))
+        stream = answerer.stream(question, passages, history)
+        return stream, lambda: self.checked(replace(stream.answer, standalone=query))
+
+    def _prepare(
+        self, question: str, history: Sequence[Turn], filters: Filters, k: int | None
+    ) -> tuple[str, str, list[Passage]]:
+        question = question.strip()
+        query = standalone(question, history)
+        focus = question if query != question else ""
+        return question, query, self.retrieve(query, k=k, filters=filters, focus=focus)
 
     def checked(self, answer: Answer) -> Answer:
         """Re-verify every citation against the stored text, whoever produced it."""
@@ -112,7 +143,9 @@ class Assistant:
         essays = self.snapshot.essays
         collections: dict[str, int] = {}
         for info in essays.values():
-            collections[info.collection or "(top level)"] = collections.get(info.collection or "(top level)", 0) + 1
+            collections[info.collection or "(top level)"] = (
+                collections.get(info.collection or "(top level)", 0) + 1
+            )
         return CorpusStats(
             collections=dict(sorted(collections.items())),
             essays=len(essays),
@@ -121,10 +154,3 @@ class Assistant:
             authors=tuple(sorted({e.author for e in essays.values() if e.author})),
             titles={eid: e.title for eid, e in sorted(essays.items())},
         )
-
-    def known_word(self, word: str) -> bool:
-        """True when the corpus uses the word anywhere (checked on the keyword vocabulary)."""
-        from ingest.keyword import tokenize
-
-        tokens = tokenize(word)
-        return not tokens or all(t in self.keyword.df for t in tokens)

@@ -42,7 +42,9 @@ def score(gold: list[dict], results: dict[str, dict], k: int = 5) -> dict[str, f
         answerable += 1
         if r.get("refused"):
             wrongly_refused += 1
-            recall.append(_share(q["gold_quotes"], [p.get("text", "") for p in r.get("passages", [])[:k]], 0.6))
+            recall.append(
+                _share(q["gold_quotes"], [p.get("text", "") for p in r.get("passages", [])[:k]], 0.6)
+            )
             coverage.append(0.0)
             continue
         recall.append(_share(q["gold_quotes"], [p.get("text", "") for p in r.get("passages", [])[:k]], 0.6))

@@ -18,7 +18,8 @@ from retrieval.types import CANNOT_ANSWER, Answer, Citation, Passage, Turn
 from retrieval.verify import is_verbatim
 
 MAX_WORDS = 150
-SUPPORT_MIN = 0.34  # share of the question's weighted words the best sentence must carry
+SHORT_WORDS = 12  # shorter sentences say too little alone
+SUPPORT_MIN = 0.39  # share of the question's weighted words the best sentence must carry
 _LIST_CUES = re.compile(
     r"\b(what|which)\s+(are|were|two|three|four|several|mistakes|missions|methods|ingredients|rules|purposes)\b"
     r"|\b(list|name)\b|\b(two|three|four|five|several|various)\s+\w+s\b",
@@ -55,9 +56,8 @@ class ExtractiveAnswerer:
         *,
         essay_text: Callable[[str], str | None],
         idf: Callable[[str], float],
-        known: Callable[[str], bool],
     ) -> None:
-        self._essay_text, self._idf, self._known = essay_text, idf, known
+        self._essay_text, self._idf = essay_text, idf
 
     def answer(self, question: str, passages: Sequence[Passage], history: Sequence[Turn] = ()) -> Answer:
         """Quote the best-supported sentences, or refuse with the closest passages."""
@@ -66,21 +66,39 @@ class ExtractiveAnswerer:
         query = (previous.standalone or previous.question) if previous else ""
         terms = _weights(tokenize(focus), self._idf)
         context_terms = _weights(tokenize(query), self._idf) if query else {}
-        if not passages or self._names_unknown(question):
+        if not passages or self._names_unknown(question, passages):
             return self._refuse(question, passages)
-        sentences = self._score(passages, terms, context_terms)
+        names = set(tokenize(" ".join(re.findall(r"\b[A-Z][a-z]+\b|\b\d+\b", question))))
+        sentences = self._score(passages, terms, context_terms, names)
         if not sentences or not self._supported(question, sentences):
             return self._refuse(question, passages)
         chosen = self._choose(sentences, listing=bool(_LIST_CUES.search(question)))
         return self._compose(question, chosen, passages, listing=bool(_LIST_CUES.search(question)))
 
-    def _names_unknown(self, question: str) -> bool:
-        """A capitalised name the corpus never mentions ('Darwin') cannot be answered from it."""
-        words = re.findall(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-z]{2,})\b", question.strip())
-        return any(not self._known(w) for w in words)
+    def _names_unknown(self, question: str, passages: Sequence[Passage]) -> bool:
+        """A name the question uses ('Darwin') that no passage mentions cannot be answered from them.
+
+        When the question also names an author ('Emerson'), the name must occur in that author's passages.
+        """
+        names = re.findall(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-z]{3,})\b", question.strip())
+        surnames = {p.essay.author.split()[-1]: p.essay.author for p in passages if p.essay.author}
+        authors = {surnames[n] for n in names if n in surnames}
+        for name in names:
+            if name in surnames:
+                continue
+            stems = set(tokenize(name))
+            scope = [p for p in passages if not authors or p.essay.author in authors]
+            if stems and not any(stems <= self._words(p) for p in scope):
+                return True
+        return False
+
+    def _words(self, passage: Passage) -> set[str]:
+        """A passage's words, with its essay's title, author and collection counted as its own."""
+        e = passage.essay
+        return set(tokenize(f"{passage.chunk.text} {e.title} {e.author} {e.collection}"))
 
     def _score(
-        self, passages: Sequence[Passage], terms: dict[str, float], context: dict[str, float]
+        self, passages: Sequence[Passage], terms: dict[str, float], context: dict[str, float], names: set[str]
     ) -> list[Sentence]:
         total = sum(terms.values()) or 1.0
         ctx_total = sum(context.values()) or 1.0
@@ -89,22 +107,34 @@ class ExtractiveAnswerer:
             text = self._essay_text(p.chunk.essay_id)
             if text is None:
                 continue
-            for s, e in sentence_spans(text, p.chunk.start, p.chunk.end):
-                words = set(tokenize(text[s:e]))
-                own = sum(w for t, w in terms.items() if t in words) / total
-                ctx = sum(w for t, w in context.items() if t in words) / ctx_total if context else 0.0
-                score = own + 0.3 * ctx + 0.15 / p.rank if p.rank else own + 0.3 * ctx
+            spans = sentence_spans(text, p.chunk.start, p.chunk.end)
+            # The essay's title and author answer for the names the question uses ('Bacon', 'Federalist').
+            meta = names & set(tokenize(f"{p.essay.title} {p.essay.author} {p.essay.collection}"))
+            for j, (s, e) in enumerate(spans):
+                if len(text[s:e].split()) < SHORT_WORDS:  # a short sentence is quoted with its neighbour
+                    s, e = (s, spans[j + 1][1]) if j + 1 < len(spans) else (spans[j - 1][0] if j else s, e)
+                words = tokenize(text[s:e])
+                have = set(words) | meta
+                own = sum(w for t, w in terms.items() if t in have) / total
+                ctx = sum(w for t, w in context.items() if t in have) / ctx_total if context else 0.0
+                # Long sentences match more words by chance; the passage's rank is evidence too.
+                length = 1.0 / (1.0 + max(0, len(words) - 25) / 50)
+                lead = 0.05 if j == 0 else 0.0
+                score = (own + 0.3 * ctx) * length + 0.12 / max(1, p.rank) + lead
                 out.append(Sentence(p, s, e, text[s:e], score))
         return sorted(out, key=lambda x: -x.score)
 
     def _supported(self, question: str, sentences: list[Sentence]) -> bool:
-        best = sentences[0].score
-        if best < SUPPORT_MIN:
+        if sentences[0].score < SUPPORT_MIN:
             return False
-        top = sentences[:3]
-        if _COUNT.search(question) and not any(_NUMBER.search(s.text) for s in top):
-            return False
-        return not (_WHEN.search(question) and not any(_DATE.search(s.text) for s in top))
+        top = [s.text for s in sentences[:3]]
+        count = _COUNT.search(question)
+        if count:
+            units = _units(question[count.end() :])
+            if units & _TIME_UNITS:  # 'how many years' is answered by dates
+                return any(_DATE.search(t) for t in top)
+            return any(_counts(t, units) for t in top)
+        return not (_WHEN.search(question) and not any(_DATE.search(t) for t in top))
 
     def _choose(self, sentences: list[Sentence], *, listing: bool) -> list[Sentence]:
         best = sentences[0].score
@@ -131,8 +161,14 @@ class ExtractiveAnswerer:
             text = self._essay_text(s.passage.chunk.essay_id) or ""
             citations.append(
                 Citation(
-                    n, s.passage.chunk.essay_id, s.passage.essay.title, s.text, s.start, s.end,
-                    is_verbatim(s.text, text, s.start, s.end), s.passage,
+                    n,
+                    s.passage.chunk.essay_id,
+                    s.passage.essay.title,
+                    s.text,
+                    s.start,
+                    s.end,
+                    is_verbatim(s.text, text, s.start, s.end),
+                    s.passage,
                 )
             )
         titles = list(dict.fromkeys(f"“{c.title}”" for c in citations))
@@ -146,6 +182,23 @@ class ExtractiveAnswerer:
 
     def _refuse(self, question: str, passages: Sequence[Passage]) -> Answer:
         return Answer(CANNOT_ANSWER, (), True, tuple(passages), question=question)
+
+
+_TIME_UNITS = {"year", "month", "day", "decad", "centuri", "week", "time"}
+
+
+def _units(rest: str) -> set[str]:
+    """The stemmed words a 'how many' question counts: 'French troops were...' gives french, troop."""
+    return set(tokenize(rest)[:2])
+
+
+def _counts(text: str, units: set[str]) -> bool:
+    """True when a number stands within a few words before one of the counted words."""
+    tokens = re.findall(r"[^\W_]+", text.lower())
+    for i, t in enumerate(tokens):
+        if (t.isdigit() or _NUMBER.fullmatch(t)) and units & set(tokenize(" ".join(tokens[i + 1 : i + 5]))):
+            return True
+    return False
 
 
 def _weights(tokens: list[str], idf: Callable[[str], float]) -> dict[str, float]:

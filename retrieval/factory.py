@@ -16,9 +16,7 @@ MODES = ("extractive", "openai", "ollama")
 
 def make_answerer(mode: str, assistant: Assistant) -> Answerer:
     """Build the answerer for a mode; LLM modes fall back to the extractive one on faults."""
-    extractive = ExtractiveAnswerer(
-        essay_text=assistant.essay_text, idf=assistant.keyword.idf, known=assistant.known_word
-    )
+    extractive = ExtractiveAnswerer(essay_text=assistant.essay_text, idf=assistant.keyword.idf)
     if mode == "extractive":
         return extractive
     if mode in {"openai", "ollama"}:

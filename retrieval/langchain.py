@@ -20,16 +20,23 @@ class EssayRetriever(BaseRetriever):
     k: int = 5
     filters: Filters = Filters()
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
         passages = self.assistant.retrieve(query, k=self.k, filters=self.filters)
         return [
             Document(
                 page_content=p.chunk.text,
                 id=p.chunk.id,
                 metadata={
-                    "essay": p.chunk.essay_id, "title": p.essay.title, "author": p.essay.author,
-                    "collection": p.essay.collection, "start": p.chunk.start, "end": p.chunk.end,
-                    "score": p.score, "rank": p.rank,
+                    "essay": p.chunk.essay_id,
+                    "title": p.essay.title,
+                    "author": p.essay.author,
+                    "collection": p.essay.collection,
+                    "start": p.chunk.start,
+                    "end": p.chunk.end,
+                    "score": p.score,
+                    "rank": p.rank,
                 },
             )
             for p in passages

@@ -35,7 +35,9 @@ class MentionFinder:
         for info in essays.values():
             for alias in _title_aliases(info.title):
                 one_word = " " not in alias
-                self._titles.append((re.compile(rf"\b{re.escape(alias)}\b", re.IGNORECASE), info.id, one_word))
+                self._titles.append(
+                    (re.compile(rf"\b{re.escape(alias)}\b", re.IGNORECASE), info.id, one_word)
+                )
             m = _TITLE_NUMBER.search(info.title)
             if m and info.collection:
                 self._numbers.setdefault((info.collection, m.group(1).lstrip("0")), set()).add(info.id)
@@ -57,7 +59,10 @@ class MentionFinder:
                 for m in _NUMBER_REF.finditer(question):
                     essays |= self._numbers.get((collection, m.group(1).lstrip("0")), set())
         authors = {
-            full for surname, names in self._authors.items() if re.search(rf"\b{surname}\b", question) for full in names
+            full
+            for surname, names in self._authors.items()
+            if re.search(rf"\b{surname}\b", question)
+            for full in names
         }
         phrases = tuple(_norm(p) for p in _QUOTED.findall(question) if len(p.split()) >= 3)
         return Mentions(frozenset(essays), frozenset(authors), phrases)

@@ -7,15 +7,25 @@ from retrieval.types import Answer, Citation, Passage
 
 def citation_dict(c: Citation) -> dict[str, object]:
     return {
-        "n": c.number, "essay": c.essay, "title": c.title, "quote": c.quote,
-        "start": c.start, "end": c.end, "verified": c.verified,
+        "n": c.number,
+        "essay": c.essay,
+        "title": c.title,
+        "quote": c.quote,
+        "start": c.start,
+        "end": c.end,
+        "verified": c.verified,
     }
 
 
 def passage_dict(p: Passage) -> dict[str, object]:
     return {
-        "rank": p.rank, "essay": p.chunk.essay_id, "title": p.essay.title, "start": p.chunk.start,
-        "end": p.chunk.end, "score": round(p.score, 4), "text": p.chunk.text,
+        "rank": p.rank,
+        "essay": p.chunk.essay_id,
+        "title": p.essay.title,
+        "start": p.chunk.start,
+        "end": p.chunk.end,
+        "score": round(p.score, 4),
+        "text": p.chunk.text,
     }
 
 
@@ -23,8 +33,13 @@ def answer_dict(answer: Answer, **extra: object) -> dict[str, object]:
     """The documented JSON object for one answered question."""
     out: dict[str, object] = dict(extra)
     out.update(
-        question=answer.question, standalone=answer.standalone, answer=answer.text, refused=answer.refused,
-        mode=answer.mode, notice=answer.notice, citations=[citation_dict(c) for c in answer.citations],
+        question=answer.question,
+        standalone=answer.standalone,
+        answer=answer.text,
+        refused=answer.refused,
+        mode=answer.mode,
+        notice=answer.notice,
+        citations=[citation_dict(c) for c in answer.citations],
         passages=[passage_dict(p) for p in answer.passages],
     )
     return out
@@ -37,7 +52,9 @@ def answer_markdown(answer: Answer) -> str:
         lines.insert(0, f"> {answer.notice}\n")
     if answer.refused:
         lines.append("Closest passages:")
-        lines.extend(f"- {p.essay.title} ({p.chunk.essay_id}): “{_short(p.chunk.text)}”" for p in answer.passages)
+        lines.extend(
+            f"- {p.essay.title} ({p.chunk.essay_id}): “{_short(p.chunk.text)}”" for p in answer.passages
+        )
     else:
         lines.append("Sources:")
         for c in answer.citations:

@@ -19,10 +19,11 @@ log = logging.getLogger(__name__)
 
 RRF_K = 60
 CANDIDATES = 60  # from each ranker before fusion
-DENSE_WEIGHT = 0.5
+DENSE_WEIGHT = 0.35
 MENTION_BONUS = 0.3  # a named essay outranks what merely sounds alike
 AUTHOR_BONUS = 0.1
 PHRASE_BONUS = 0.6
+ESSAY_WEIGHT = 0.1  # an essay whose many passages match is likelier the one meant
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,9 @@ class Ranked:
 class Searcher:
     """Ranks chunks of one snapshot for a query."""
 
-    def __init__(self, snapshot: Snapshot, keyword: KeywordIndex, store: VectorStore, embedder: Embedder) -> None:
+    def __init__(
+        self, snapshot: Snapshot, keyword: KeywordIndex, store: VectorStore, embedder: Embedder
+    ) -> None:
         self.snapshot, self.keyword, self.store, self.embedder = snapshot, keyword, store, embedder
         self.mentions = MentionFinder(snapshot.essays)
         # Map keyword positions onto snapshot positions once, not per question.
@@ -78,6 +81,9 @@ class Searcher:
                     fused[i] += PHRASE_BONUS
         if mask is not None:
             fused[~mask] = 0.0
+        fused += ESSAY_WEIGHT * _essay_strength(fused, snap)
+        if mask is not None:
+            fused[~mask] = 0.0
         order = [int(i) for i in np.argsort(-fused, kind="stable")[: k * 6] if fused[i] > 0]
         groups = _groups(found.essays, found.authors, snap)
         chosen = _diverse(_interleave(order, groups, snap) if len(groups) > 1 else order, snap, k)
@@ -101,6 +107,20 @@ class Searcher:
             pos = self._kw_to_snap[kw_pos]
             if scores[kw_pos] > 0 and pos >= 0:
                 fused[pos] += weight * scores[kw_pos] / top
+
+
+def _essay_strength(fused: np.ndarray, snap: Snapshot, top: int = 3) -> np.ndarray:
+    """Each chunk gets its essay's mean score over the essay's best few chunks."""
+    strength = np.zeros(len(snap.essay_ids))
+    taken = np.zeros(len(snap.essay_ids), dtype=np.int64)
+    for i in np.argsort(-fused)[:200]:
+        e = snap.essay_index[i]
+        if fused[i] <= 0:
+            break
+        if taken[e] < top:
+            strength[e] += fused[i] / top
+            taken[e] += 1
+    return strength[snap.essay_index]
 
 
 def _groups(essays: frozenset[str], authors: frozenset[str], snap: Snapshot) -> list[set[str]]:

@@ -30,7 +30,11 @@ class Filters:
         """The same restriction as a Chroma metadata filter."""
         clauses = [
             {key: {"$in": list(values)}}
-            for key, values in (("collection", self.collections), ("author", self.authors), ("essay", self.essays))
+            for key, values in (
+                ("collection", self.collections),
+                ("author", self.authors),
+                ("essay", self.essays),
+            )
             if values
         ]
         if not clauses:
@@ -47,11 +51,17 @@ class Snapshot:
         self.essays: dict[str, EssayInfo] = {}
         self.texts: dict[str, str] = {}
         for essay, chunks in catalog.chunks():
-            self.essays[essay.id] = EssayInfo(essay.id, essay.title, essay.author, essay.year, essay.collection)
+            self.essays[essay.id] = EssayInfo(
+                essay.id, essay.title, essay.author, essay.year, essay.collection
+            )
             self.texts[essay.id] = essay.text
             self.chunks.extend(chunks)
         self.position = {c.id: i for i, c in enumerate(self.chunks)}
         self._essay_of = np.array([c.essay_id for c in self.chunks], dtype=object)
+        self.essay_ids = list(self.essays)
+        number = {eid: i for i, eid in enumerate(self.essay_ids)}
+        #: essay number of every chunk, for per-essay arithmetic without Python loops
+        self.essay_index = np.array([number[c.essay_id] for c in self.chunks], dtype=np.int64)
 
     def mask(self, filters: Filters) -> np.ndarray | None:
         """Boolean mask over chunks for the filters, or None when nothing is filtered."""

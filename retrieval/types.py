@@ -79,4 +79,6 @@ class Answerer(Protocol):
 class StreamingAnswerer(Answerer, Protocol):
     """An answerer that can also yield text as it is generated."""
 
-    def stream(self, question: str, passages: Sequence[Passage], history: Sequence[Turn]) -> Iterator[str]: ...
+    def stream(
+        self, question: str, passages: Sequence[Passage], history: Sequence[Turn]
+    ) -> Iterator[str]: ...

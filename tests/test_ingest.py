@@ -57,11 +57,16 @@ def test_add_modify_delete_rename_cycle(tmp_path: Path, corpus_dir: Path, embedd
     studies = corpus / "bacon/50-of-studies.md"
     studies.write_text(studies.read_text().replace("STUDIES serve for delight", "STUDIES serve for joy"))
     (corpus / "bacon/04-of-revenge.md").unlink()
-    (corpus / "sahel" / "could-malis-coup-have-been-avoided-part-two.txt").rename(corpus / "sahel" / "renamed.txt")
+    (corpus / "sahel" / "could-malis-coup-have-been-avoided-part-two.txt").rename(
+        corpus / "sahel" / "renamed.txt"
+    )
     third = run_ingest(settings, embedder=embedder)
     assert third.updated == ["bacon/50-of-studies.md"]
     assert third.added == ["sahel/renamed.txt"]
-    assert sorted(third.removed) == ["bacon/04-of-revenge.md", "sahel/could-malis-coup-have-been-avoided-part-two.txt"]
+    assert sorted(third.removed) == [
+        "bacon/04-of-revenge.md",
+        "sahel/could-malis-coup-have-been-avoided-part-two.txt",
+    ]
     ids, vectors = _state(settings)
     assert ids == vectors
     assert not any(i.startswith(("bacon/04", "sahel/could")) for i in ids)
@@ -70,7 +75,9 @@ def test_add_modify_delete_rename_cycle(tmp_path: Path, corpus_dir: Path, embedd
     catalog.close()
 
 
-def test_unchanged_rerun_never_loads_the_model(tmp_path: Path, corpus_dir: Path, embedder, monkeypatch) -> None:
+def test_unchanged_rerun_never_loads_the_model(
+    tmp_path: Path, corpus_dir: Path, embedder, monkeypatch
+) -> None:
     settings = _settings(tmp_path)
     copy_essays(corpus_dir, settings.corpus_dir, FEW[:1])
     run_ingest(settings, embedder=embedder)
@@ -90,7 +97,9 @@ def test_model_or_chunker_change_rebuilds(tmp_path: Path, corpus_dir: Path, embe
     before = run_ingest(settings, embedder=embedder)
     monkeypatch.setattr(pipeline, "CHUNKER_VERSION", "blocks-test")
     after = run_ingest(settings, embedder=embedder)
-    assert after.rebuilt and sorted(after.added) == sorted(FEW[:2]) and after.total_chunks == before.total_chunks
+    assert (
+        after.rebuilt and sorted(after.added) == sorted(FEW[:2]) and after.total_chunks == before.total_chunks
+    )
     assert VectorStore(settings).version()["chunker"] == "blocks-test"
     ids, vectors = _state(settings)
     assert ids == vectors
@@ -103,7 +112,9 @@ def test_leftovers_of_an_interrupted_write_are_repaired(tmp_path: Path, corpus_d
     clean = _state(settings)
     # As if killed after writing vectors but before the catalog row: a stray vector and a lost row.
     store = VectorStore(settings)
-    store.add(["ghost.md#0"], np.ones((1, 384), dtype=np.float32) / np.sqrt(384), [{"essay": "ghost.md"}], ["boo"])
+    store.add(
+        ["ghost.md#0"], np.ones((1, 384), dtype=np.float32) / np.sqrt(384), [{"essay": "ghost.md"}], ["boo"]
+    )
     with sqlite3.connect(catalog_path(settings)) as db:
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("DELETE FROM essays WHERE id = ?", (FEW[0],))
@@ -182,9 +193,15 @@ def test_cli_json_summary_and_exit_status(tmp_path: Path, corpus_dir: Path) -> N
     assert "not a supported format" in summary["rejected"][0]["reason"]
     missing = subprocess.run(
         [sys.executable, "-m", "ingest", str(tmp_path / "nope"), "--index", str(tmp_path / "i2")],
-        cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=60,
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    assert missing.returncode == 1 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    assert (
+        missing.returncode == 1 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    )
 
 
 def _free_port() -> int:
@@ -204,7 +221,8 @@ def chroma_server(tmp_path: Path):
     chroma = shutil.which("chroma", path=str(Path(sys.executable).parent)) or "chroma"
     proc = subprocess.Popen(
         [chroma, "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(tmp_path / "server")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -222,10 +240,16 @@ def chroma_server(tmp_path: Path):
 
 
 @pytest.mark.server
-def test_chroma_server_behaves_like_the_embedded_store(tmp_path: Path, corpus_dir: Path, embedder, chroma_server) -> None:
+def test_chroma_server_behaves_like_the_embedded_store(
+    tmp_path: Path, corpus_dir: Path, embedder, chroma_server
+) -> None:
     corpus = copy_essays(corpus_dir, tmp_path / "corpus", FEW[:2])
     served = Settings.from_env(
-        env={}, corpus_dir=corpus, index_dir=tmp_path / "served", chroma_host="127.0.0.1", chroma_port=chroma_server
+        env={},
+        corpus_dir=corpus,
+        index_dir=tmp_path / "served",
+        chroma_host="127.0.0.1",
+        chroma_port=chroma_server,
     )
     local = Settings.from_env(env={}, corpus_dir=corpus, index_dir=tmp_path / "local")
     a, b = run_ingest(served, embedder=embedder), run_ingest(local, embedder=embedder)
@@ -249,10 +273,18 @@ def test_unreachable_server_is_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable, match=f"127.0.0.1:{port}") as info:
         run_ingest(settings)
     assert "\n" not in str(info.value)
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR), "MARGINALIA_CHROMA_HOST": "127.0.0.1",
-           "MARGINALIA_CHROMA_PORT": str(port)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT_DIR),
+        "MARGINALIA_CHROMA_HOST": "127.0.0.1",
+        "MARGINALIA_CHROMA_PORT": str(port),
+    }
     done = subprocess.run(
         [sys.executable, "-m", "ingest", str(settings.corpus_dir), "--index", str(settings.index_dir)],
-        cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=60,
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and f"127.0.0.1:{port}" in done.stderr

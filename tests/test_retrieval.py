@@ -79,7 +79,9 @@ def test_filters_restrict_every_passage(small: Assistant) -> None:
     by_author = small.retrieve("faction", k=5, filters=Filters(authors=("Francis Bacon",)))
     assert all(p.essay.author == "Francis Bacon" for p in by_author)
     one = "emerson/02-self-reliance.md"
-    assert all(p.chunk.essay_id == one for p in small.retrieve("government", k=5, filters=Filters(essays=(one,))))
+    assert all(
+        p.chunk.essay_id == one for p in small.retrieve("government", k=5, filters=Filters(essays=(one,)))
+    )
 
 
 def test_langchain_retriever_returns_documents_with_offsets(small: Assistant) -> None:
@@ -108,7 +110,11 @@ def _cli(*args: str, index: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
     return subprocess.run(
         [sys.executable, "-m", "retrieval", *args, "--index", str(index)],
-        cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300,
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
