@@ -18,13 +18,16 @@ from retrieval.types import CANNOT_ANSWER, Answer, Citation, Passage, Turn
 from retrieval.verify import is_verbatim
 
 MAX_WORDS = 150
-SHORT_WORDS = 12  # shorter sentences say too little alone
+SHORT_WORDS = 20  # shorter sentences say too little alone: quote them with a neighbour
+LIMIT, LIST_LIMIT = 4, 6  # sentences quoted at most
+RATIO, LIST_RATIO = 0.6, 0.45  # a quoted sentence scores at least this share of the best one
 SUPPORT_MIN = 0.39  # share of the question's weighted words the best sentence must carry
 _LIST_CUES = re.compile(
     r"\b(what|which)\s+(are|were|two|three|four|several|mistakes|missions|methods|ingredients|rules|purposes)\b"
     r"|\b(list|name)\b|\b(two|three|four|five|several|various)\s+\w+s\b",
     re.IGNORECASE,
 )
+_POINTS_BACK = re.compile(r"(Hence|Thus|Therefore|This|These|Those|Such)\b")
 _COUNT = re.compile(r"^\s*how (many|much)\b", re.IGNORECASE)
 _WHEN = re.compile(r"^\s*(when\b|in what year|what year|which year|on what date)", re.IGNORECASE)
 _NUMBER = re.compile(
@@ -100,29 +103,43 @@ class ExtractiveAnswerer:
     def _score(
         self, passages: Sequence[Passage], terms: dict[str, float], context: dict[str, float], names: set[str]
     ) -> list[Sentence]:
+        spans = [cand for p in passages for cand in self._candidates(p, names)]
+        if not spans:
+            return []
         total = sum(terms.values()) or 1.0
         ctx_total = sum(context.values()) or 1.0
         out = []
-        for p in passages:
-            text = self._essay_text(p.chunk.essay_id)
-            if text is None:
-                continue
-            spans = sentence_spans(text, p.chunk.start, p.chunk.end)
-            # The essay's title and author answer for the names the question uses ('Bacon', 'Federalist').
-            meta = names & set(tokenize(f"{p.essay.title} {p.essay.author} {p.essay.collection}"))
-            for j, (s, e) in enumerate(spans):
-                if len(text[s:e].split()) < SHORT_WORDS:  # a short sentence is quoted with its neighbour
-                    s, e = (s, spans[j + 1][1]) if j + 1 < len(spans) else (spans[j - 1][0] if j else s, e)
-                words = tokenize(text[s:e])
-                have = set(words) | meta
-                own = sum(w for t, w in terms.items() if t in have) / total
-                ctx = sum(w for t, w in context.items() if t in have) / ctx_total if context else 0.0
-                # Long sentences match more words by chance; the passage's rank is evidence too.
-                length = 1.0 / (1.0 + max(0, len(words) - 25) / 50)
-                lead = 0.05 if j == 0 else 0.0
-                score = (own + 0.3 * ctx) * length + 0.12 / max(1, p.rank) + lead
-                out.append(Sentence(p, s, e, text[s:e], score))
+        for p, s, e, j, size, text, have in spans:
+            own = sum(w for t, w in terms.items() if t in have) / total
+            ctx = sum(w for t, w in context.items() if t in have) / ctx_total if context else 0.0
+            # Long sentences match more words by chance; the passage's rank is evidence too.
+            length = 1.0 / (1.0 + max(0, size - 25) / 50)
+            lead = 0.05 if j == 0 else 0.0
+            score = (own + 0.3 * ctx) * length + 0.12 / max(1, p.rank) + lead
+            out.append(Sentence(p, s, e, text, score))
         return sorted(out, key=lambda x: -x.score)
+
+    def _candidates(
+        self, p: Passage, names: set[str]
+    ) -> list[tuple[Passage, int, int, int, int, str, set[str]]]:
+        """Quotable spans of a passage: its sentences, a short one joined with its neighbour."""
+        text = self._essay_text(p.chunk.essay_id)
+        if text is None:
+            return []
+        spans = sentence_spans(text, p.chunk.start, p.chunk.end)
+        # The essay's title and author answer for the names the question uses ('Bacon', 'Federalist').
+        meta = names & set(tokenize(f"{p.essay.title} {p.essay.author} {p.essay.collection}"))
+        out = []
+        for j, (s, e) in enumerate(spans):
+            if j and _POINTS_BACK.match(text, s):  # 'Hence a double security...' needs what came before
+                s = spans[j - 1][0]
+            if j + 1 < len(spans) and (text[e - 1] == ":" or len(text[s:e].split()) < SHORT_WORDS):
+                e = spans[j + 1][1]
+            elif j and len(text[s:e].split()) < SHORT_WORDS:
+                s = spans[j - 1][0]
+            words = tokenize(text[s:e])
+            out.append((p, s, e, j, len(words), text[s:e], set(words) | meta))
+        return out
 
     def _supported(self, question: str, sentences: list[Sentence]) -> bool:
         if sentences[0].score < SUPPORT_MIN:
@@ -138,14 +155,18 @@ class ExtractiveAnswerer:
 
     def _choose(self, sentences: list[Sentence], *, listing: bool) -> list[Sentence]:
         best = sentences[0].score
-        limit = 6 if listing else 4
+        limit = LIST_LIMIT if listing else LIMIT
         chosen: list[Sentence] = []
         words = 0
         for s in sentences:
-            if s.score < best * (0.45 if listing else 0.6) or len(chosen) >= limit:
+            if s.score < best * (LIST_RATIO if listing else RATIO) or len(chosen) >= limit:
                 break
             n = len(s.text.split())
-            if chosen and words + n > MAX_WORDS:
+            overlaps = any(
+                c.passage.chunk.essay_id == s.passage.chunk.essay_id and c.start < s.end and s.start < c.end
+                for c in chosen
+            )
+            if overlaps or (chosen and words + n > MAX_WORDS):
                 continue
             chosen.append(s)
             words += n
