@@ -21,7 +21,7 @@ MARKER = re.compile(r"\s*\[(\d+)\]")
 _GROUP = re.compile(
     r"\[\s*(?:passage|source)?\s*(\d+(?:\s*(?:,|;|and)\s*(?:passage|source)?\s*\d+)*)\s*\]", re.IGNORECASE
 )
-# A sentence ends at . ! ? (plus closing quotes and any markers after it) before whitespace, or at a line break.
+# A sentence ends at . ! ? (then closing quotes and markers) before whitespace, or at a line break.
 _SENTENCE_END = re.compile(r"[.!?]+[\"'”’)]*(?:\s*\[\d+\])*(?=\s|$)|\n+")
 _QUOTED = re.compile(r"\"([^\"\n]+)\"|“([^”\n]+)”")
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
@@ -171,12 +171,14 @@ def _check_markers(
 
     def one_sentence(sentence: str) -> str:
         claim, seen = MARKER.sub("", sentence), set()
+        cited = {int(n) for n in MARKER.findall(sentence) if 1 <= int(n) <= len(passages)}
 
         def keep(m: re.Match[str]) -> str:
             n = int(m.group(1))
             support = None
-            if 1 <= n <= len(passages) and n not in seen:
-                support = _support(claim, passages[n - 1], evidence[n - 1])
+            if n in cited and n not in seen:
+                others = [passages[o - 1] for o in cited if o != n]
+                support = _support(claim, passages[n - 1], evidence[n - 1], others=others)
             if support is None or (support.kind == _SENTENCE and support.overlap < 1):
                 logger.debug("dropped marker [%d] from %r", n, sentence)
                 return ""
@@ -216,8 +218,12 @@ def _rewrite(text: str, change: Callable[[str], str]) -> str:
     return "".join(out) + text[last:]
 
 
-def _support(claim: str, passage: Passage, evidence: _Evidence) -> _Support | None:
+def _support(
+    claim: str, passage: Passage, evidence: _Evidence, *, others: Sequence[Passage] = ()
+) -> _Support | None:
     quotes = [q.strip() for pair in _QUOTED.findall(claim) for q in pair if len(q.strip()) >= 3]
+    # A quote from another passage cited in the same sentence says nothing about this one.
+    quotes = [q for q in quotes if _find(q, passage) or not any(_find(q, other) for other in others)]
     if quotes:
         return _quote_support(quotes, passage, evidence)
     words = content_words(claim)
@@ -230,7 +236,7 @@ def _support(claim: str, passage: Passage, evidence: _Evidence) -> _Support | No
 def _quote_support(quotes: list[str], passage: Passage, evidence: _Evidence) -> _Support | None:
     chunk, missing = passage.chunk, None
     for quote in quotes:
-        local = locate(quote, chunk.text) or locate(quote.strip(" .,;:!?…"), chunk.text)
+        local = _find(quote, passage)
         if local is None:
             missing = missing or quote
             continue
@@ -241,6 +247,12 @@ def _quote_support(quotes: list[str], passage: Passage, evidence: _Evidence) -> 
         return None  # every quote came from an instruction-like sentence
     # A quote the passage does not contain: kept, pointed at the passage, and flagged unverified.
     return _Support(_MISQUOTE, 0, missing, chunk.start, chunk.end)
+
+
+def _find(quote: str, passage: Passage) -> tuple[int, int] | None:
+    """Offsets of a quote within the passage's text, forgiving punctuation the model added at its ends."""
+    text = passage.chunk.text
+    return locate(quote, text) or locate(quote.strip(" .,;:!?…"), text)
 
 
 def _append_marker(sentence: str, n: int) -> str:
