@@ -101,7 +101,7 @@ class Assistant:
         mode: str | None = None,
     ) -> Answer:
         """Answer a question in the context of the conversation so far."""
-        question, query, passages = self._prepare(question, history, filters, k)
+        question, query, passages = self._prepare(question, history, filters, k, mode)
         answer = self.answerer(mode).answer(question, passages, history)
         return self.checked(replace(answer, standalone=query))
 
@@ -115,7 +115,7 @@ class Assistant:
         mode: str | None = None,
     ) -> tuple[Iterator[str], Callable[[], Answer]]:
         """Like ask, but text arrives in pieces as an LLM writes it; call the second item for the Answer."""
-        question, query, passages = self._prepare(question, history, filters, k)
+        question, query, passages = self._prepare(question, history, filters, k, mode)
         answerer = self.answerer(mode)
         if not hasattr(answerer, "stream"):
             answer = answerer.answer(question, passages, history)
@@ -124,10 +124,13 @@ class Assistant:
         return stream, lambda: self.checked(replace(stream.answer, standalone=query))
 
     def _prepare(
-        self, question: str, history: Sequence[Turn], filters: Filters, k: int | None
+        self, question: str, history: Sequence[Turn], filters: Filters, k: int | None, mode: str | None
     ) -> tuple[str, str, list[Passage]]:
         question = question.strip()
-        query = standalone(question, history)
+        answerer = self.answerer(mode)
+        # An LLM condenses follow-ups better than the rule; without one the rule does it offline.
+        condense = getattr(answerer, "condense", None)
+        query = condense(question, history) if condense and history else standalone(question, history)
         focus = question if query != question else ""
         return question, query, self.retrieve(query, k=k, filters=filters, focus=focus)
 
