@@ -19,6 +19,7 @@ from retrieval.verify import is_verbatim
 
 MAX_WORDS = 150
 SHORT_WORDS = 20  # shorter sentences say too little alone: quote them with a neighbour
+ESSAY_SHARE = 0.5  # an essay is quoted when its passages score at least this share of the best essay's
 LIMIT, LIST_LIMIT = 4, 6  # sentences quoted at most
 RATIO, LIST_RATIO = 0.6, 0.45  # a quoted sentence scores at least this share of the best one
 SUPPORT_MIN = 0.39  # share of the question's weighted words the best sentence must carry
@@ -75,7 +76,7 @@ class ExtractiveAnswerer:
         sentences = self._score(passages, terms, context_terms, names)
         if not sentences or not self._supported(question, sentences):
             return self._refuse(question, passages)
-        chosen = self._choose(sentences, listing=bool(_LIST_CUES.search(question)))
+        chosen = self._choose(_focused(sentences, passages), listing=bool(_LIST_CUES.search(question)))
         return self._compose(question, chosen, passages, listing=bool(_LIST_CUES.search(question)))
 
     def _names_unknown(self, question: str, passages: Sequence[Passage]) -> bool:
@@ -220,6 +221,16 @@ def _counts(text: str, units: set[str]) -> bool:
         if (t.isdigit() or _NUMBER.fullmatch(t)) and units & set(tokenize(" ".join(tokens[i + 1 : i + 5]))):
             return True
     return False
+
+
+def _focused(sentences: list[Sentence], passages: Sequence[Passage]) -> list[Sentence]:
+    """Quote only essays that carry a fair share of the retrieved evidence, not a stray match."""
+    weight: dict[str, float] = {}
+    for p in passages:
+        weight[p.chunk.essay_id] = weight.get(p.chunk.essay_id, 0.0) + p.score
+    top = max(weight.values(), default=0.0)
+    keep = {eid for eid, w in weight.items() if w >= ESSAY_SHARE * top}
+    return [s for s in sentences if s.passage.chunk.essay_id in keep]
 
 
 def _weights(tokens: list[str], idf: Callable[[str], float]) -> dict[str, float]:
