@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from ingest.errors import MarginaliaError
 from ingest.pipeline import Summary, run_ingest
@@ -66,7 +67,7 @@ class _ProgressBar:
 
     def __init__(self, *, enabled: bool) -> None:
         self.enabled = enabled
-        self.bar = None
+        self.bar: Any = None  # a tqdm bar, imported lazily
         self.stage = ""
 
     def update(self, stage: str, done: int, total: int) -> None:
@@ -81,8 +82,9 @@ class _ProgressBar:
                 tqdm(total=total, desc=label, unit=" chunks" if stage == "embed" else ""),
                 stage,
             )
-        self.bar.n = done
-        self.bar.refresh()
+        if self.bar is not None:
+            self.bar.n = done
+            self.bar.refresh()
 
     def close(self) -> None:
         if self.bar is not None:

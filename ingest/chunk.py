@@ -162,8 +162,8 @@ def _merge_tiny(spans: list[list]) -> list[list]:
     """Fold tiny items and quotes (footnotes, epigraph titles) into a same-kind neighbour."""
     out: list[list] = []
     for span in spans:
-        prev = out[-1] if out else None
-        fits = prev and prev[3] == span[3] and prev[2] == span[2] and span[1] - prev[0] <= MAX_CHARS
+        prev = out[-1] if out else []
+        fits = bool(prev) and prev[3] == span[3] and prev[2] == span[2] and span[1] - prev[0] <= MAX_CHARS
         if fits and (span[1] - span[0] < TINY_CHARS or prev[1] - prev[0] < TINY_CHARS):
             prev[1] = span[1]
         else:

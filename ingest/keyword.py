@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -185,7 +186,7 @@ class KeywordIndex:
         self.ids = list(ids)
         self.df = df or {}
         self.position = {cid: i for i, cid in enumerate(self.ids)}
-        self._bm25 = retriever
+        self._bm25: Any = retriever  # bm25s has no type information
         self.generation = generation
 
     @classmethod

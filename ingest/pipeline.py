@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ingest.catalog import Catalog
 from ingest.chunk import CHUNKER_VERSION, chunk_essay, embedding_text
 from ingest.embed import MODEL_NAME, Embedder, load_embedder
@@ -182,7 +184,7 @@ class _Run:
             done += n
             self.progress("embed", done, total)
 
-        vectors = self.embedder.embed(texts, progress=step) if texts else None
+        vectors = self.embedder.embed(texts, progress=step) if texts else np.zeros((0, 384), dtype=np.float32)
         row = 0
         for essay, chunks in group:
             self.store.delete_essay(essay.id)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from ingest.errors import SettingsError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
-def _setting(default: object, help: str) -> object:
+def _setting(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 
@@ -40,12 +42,12 @@ class Settings:
     read_only: bool = _setting(False, "Hide upload and reindex in the app, for shared deployments.")
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Defaults, then MARGINALIA_<NAME> variables, then explicit overrides (None is ignored)."""
-        env = os.environ if env is None else env
-        values: dict[str, object] = {}
+        source: Mapping[str, str] = os.environ if env is None else env
+        values: dict[str, Any] = {}
         for f in fields(cls):
-            raw = env.get(f"MARGINALIA_{f.name.upper()}")
+            raw = source.get(f"MARGINALIA_{f.name.upper()}")
             if raw is not None and raw != "":
                 values[f.name] = _parse(f.name, raw, f.default)
         values.update({k: v for k, v in overrides.items() if v is not None})
