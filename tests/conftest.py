@@ -69,15 +69,31 @@ def small_index(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path, embe
 
 
 @pytest.fixture(scope="session")
-def shipped_index(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path, embedder):
-    """Settings of a real index over the whole shipped corpus (built once per session)."""
-    from ingest.pipeline import run_ingest
+def shipped_index(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path):
+    """Settings of a real index over the whole shipped corpus.
+
+    Kept between runs in pytest's cache folder and brought up to date by an incremental ingest
+    (about a minute the first time, seconds after). Built by a separate process, so the index is
+    complete and closed on disk before tests read or copy it. Tests must not write to it.
+    """
+    import os
+    import subprocess
+    import sys
+
     from ingest.settings import Settings
 
-    root = tmp_path_factory.mktemp("shipped")
-    settings = Settings.from_env(env={}, corpus_dir=corpus_dir, index_dir=root / "index")
-    run_ingest(settings, embedder=embedder)
-    return settings
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    folder = cache.mkdir("marginalia-shipped-index") if cache else tmp_path_factory.mktemp("shipped")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARGINALIA_")}
+    subprocess.run(
+        [sys.executable, "-m", "ingest", str(corpus_dir), "--index", str(folder / "index"), "--json"],
+        cwd=PROJECT_DIR,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=1800,
+    )
+    return Settings.from_env(env={}, corpus_dir=corpus_dir, index_dir=folder / "index")
 
 
 @pytest.fixture(scope="session")

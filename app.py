@@ -1,0 +1,101 @@
+"""Marginalia in the browser: `streamlit run app.py`. Layout and session state only; the work is in
+ingest/ (building the index) and retrieval/ (answering).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from ingest.embed import load_embedder
+from ingest.errors import MarginaliaError
+from ingest.pipeline import catalog_path
+from ingest.settings import Settings
+from retrieval.assistant import Assistant
+from ui import indexing, sidebar
+from ui.cards import show_answer
+from ui.conversation import respond, turns
+from ui.markup import escape
+
+# A local icon: a :material/...: page icon would be fetched from Google's servers by every browser.
+ICON = str(Path(__file__).resolve().parent / "assets" / "icon.png")
+st.set_page_config(page_title="Marginalia", page_icon=ICON, layout="centered")
+
+
+@st.cache_resource(show_spinner="Loading the model and the index…")
+def open_assistant(settings: Settings) -> Assistant:
+    """One Assistant per index, shared by every session; a reindex is picked up by refresh()."""
+    return Assistant(settings, embedder=load_embedder(settings.precision, settings.embed_batch))
+
+
+try:
+    settings = Settings.from_env()
+except MarginaliaError as err:
+    st.error(escape(str(err)), icon=":material/settings:")
+    st.stop()
+
+st.session_state.setdefault("answers", [])
+
+if not catalog_path(settings).exists():
+    st.title(":material/menu_book: Marginalia")
+    st.markdown(f"Building the index of the essays in {escape(str(settings.corpus_dir))}. This happens once.")
+    outcome = indexing.reindex(settings)
+    if outcome.summary is None:
+        indexing.show(outcome)
+        st.stop()
+    st.session_state.outcome = st.session_state.built = outcome
+    open_assistant.clear()  # an index rebuilt from nothing must not be read through a stale Assistant
+    st.rerun()
+
+try:
+    assistant = open_assistant(settings)
+    assistant.refresh()  # cheap; picks up a reindex from the command line or another session
+except MarginaliaError as err:
+    st.error(escape(str(err)), icon=":material/error:")
+    st.stop()
+
+stats = assistant.stats()
+with st.sidebar:
+    st.title(":material/menu_book: Marginalia")
+    st.caption("Questions about the essays, answered with checked quotes.")
+    sidebar.chat_actions()
+    sidebar.corpus(stats)
+    filters = sidebar.filters(stats)
+    mode = sidebar.answer_mode(settings)
+    sidebar.upkeep(settings, assistant)
+
+if built := st.session_state.pop("built", None):
+    st.success(
+        f"Index built: {stats.essays} essays, {stats.chunks} passages ({built.summary.seconds:.0f} s).",
+        icon=":material/check_circle:",
+    )
+
+answers = st.session_state.answers
+if not answers:
+    st.markdown("### Ask the essays")
+    st.markdown(
+        f"Answers quote the {stats.essays} essays directly. Each quote is numbered, shown in its passage "
+        "and checked word for word against the essay; follow-up questions build on the conversation."
+    )
+    if not stats.essays:
+        st.info("The corpus is empty: add essays to the corpus folder, or upload some in the sidebar.")
+
+for n, answer in enumerate(answers):
+    with st.chat_message("user", avatar=":material/person:"):
+        st.markdown(escape(answer.question))
+    with st.chat_message("assistant", avatar=ICON):
+        show_answer(answer, key=f"a{n}", assistant=assistant)
+
+if question := st.chat_input("Ask about the essays…"):
+    with st.chat_message("user", avatar=":material/person:"):
+        st.markdown(escape(question))
+    with st.chat_message("assistant", avatar=ICON):
+        try:
+            assistant.refresh()
+            answer = respond(assistant, question, turns(answers), filters=filters, mode=mode)
+        except MarginaliaError as err:
+            st.error(escape(str(err)), icon=":material/error:")
+            st.stop()
+    answers.append(answer)
+    st.rerun()  # draws the answer with the rest of the chat, and the sidebar's Download with it

@@ -1,0 +1,1 @@
+"""The browser app's pieces: inert Markdown, source cards, the sidebar, uploads and reindexing."""
