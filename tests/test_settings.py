@@ -1,0 +1,28 @@
+"""Settings: environment parsing, clear errors, and the README's table kept in step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT_DIR
+
+from ingest.errors import SettingsError
+from ingest.settings import Settings, describe
+
+
+def test_environment_then_overrides() -> None:
+    env = {"MARGINALIA_TOP_K": "7", "MARGINALIA_READ_ONLY": "yes", "MARGINALIA_INDEX_DIR": "/tmp/x"}
+    s = Settings.from_env(env=env, top_k=None, chroma_port=9000)
+    assert (s.top_k, s.read_only, s.index_dir, s.chroma_port) == (7, True, Path("/tmp/x"), 9000)
+
+
+def test_bad_value_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match="MARGINALIA_TOP_K='many'"):
+        Settings.from_env(env={"MARGINALIA_TOP_K": "many"})
+
+
+def test_readme_lists_every_setting_with_its_default() -> None:
+    readme = (PROJECT_DIR / "README.md").read_text()
+    for name, default, _ in describe():
+        assert f"| `{name}` | `{default}` |" in readme, name
