@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import statistics
 import sys
 import time
@@ -45,12 +46,19 @@ def main(argv: list[str] | None = None) -> int:
             print("error: give a question, or --jsonl FILE", file=sys.stderr)
             return 2
         filters = Filters(tuple(args.collection or ()), tuple(args.author or ()), tuple(args.essay or ()))
-        answer = assistant.ask(" ".join(args.question), k=args.k, filters=filters)
-        print(
-            json.dumps(answer_dict(answer), ensure_ascii=False, indent=2)
-            if args.json
-            else answer_markdown(answer)
-        )
+        question = " ".join(args.question)
+        if args.json:
+            answer = assistant.ask(question, k=args.k, filters=filters)
+            print(json.dumps(answer_dict(answer), ensure_ascii=False, indent=2))
+            return 0
+        pieces, finish = assistant.ask_stream(question, k=args.k, filters=filters)
+        streamed = False
+        for piece in pieces:  # an LLM's words as they come; the checked answer follows
+            print(piece, end="", flush=True)
+            streamed = True
+        if streamed:
+            print("\n\n--- checked answer ---", flush=True)
+        print(answer_markdown(finish()))
     except MarginaliaError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -125,4 +133,5 @@ def _parser() -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `... | head` ends quietly, like other Unix tools
     sys.exit(main())

@@ -1,0 +1,41 @@
+"""The packaged model: offline, unit vectors, and bf16 only where it matches fp32 on real passages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.chunk import chunk_essay, embedding_text
+from ingest.embed import DIMENSIONS, MiniLM, cpu_has_bf16
+from ingest.load import load_essay
+
+
+def _passages(corpus_dir: Path) -> list[str]:
+    texts = []
+    for rel in (
+        "sahel/could-malis-coup-have-been-avoided-part-two.txt",
+        "federalist/10-the-same-subject-continued-the-union-as-a-safeguard-against.md",
+    ):
+        essay = load_essay(corpus_dir / rel, corpus_dir, max_bytes=5 * 2**20)
+        texts += [embedding_text(c, essay.title) for c in chunk_essay(essay)]
+    return texts
+
+
+def test_vectors_are_unit_length_and_batching_does_not_change_them(embedder, corpus_dir: Path) -> None:
+    texts = _passages(corpus_dir)[:40]
+    together = embedder.embed(texts)
+    assert together.shape == (40, DIMENSIONS)
+    assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-3)
+    one = embedder.embed([texts[7]])[0]
+    assert float(one @ together[7]) > 0.999
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bf16, so ingest uses fp32")
+def test_bf16_matches_fp32_on_real_passages(corpus_dir: Path) -> None:
+    texts = _passages(corpus_dir)
+    fp32 = MiniLM(precision="fp32").embed(texts)
+    bf16 = MiniLM(precision="bf16").embed(texts)
+    cosines = (fp32 * bf16).sum(axis=1)
+    assert cosines.min() >= 0.999, cosines.min()
