@@ -1,0 +1,1 @@
+"""Benchmarks of indexing, answering, memory and start-up against a LangChain baseline (issue 7)."""

@@ -1,0 +1,231 @@
+"""Phases that exercise Marginalia itself: cold index, re-index, and warm serving of the dev questions."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bench.flops import compute_report, model_shape, padded_lengths
+from bench.measure import cpu_seconds, peak_rss_mb, percentiles, timed
+from ingest.embed import Embedder
+from ingest.pipeline import Summary
+from ingest.settings import Settings
+
+
+class RecordingEmbedder:
+    """Passes calls to the real embedder, adding up their time and keeping the texts for token counts."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.name = inner, inner.name
+        self.texts: list[str] = []
+        self.seconds = 0.0
+
+    def embed(self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        began = time.perf_counter()
+        out = self.inner.embed(texts, progress=progress)
+        self.seconds += time.perf_counter() - began
+        self.texts.extend(texts)
+        return out
+
+
+def settings_for(spec: dict) -> Settings:
+    """Settings for a phase: its corpus and index folders and, for server runs, the Chroma address."""
+    return Settings.from_env(
+        corpus_dir=spec.get("corpus"),
+        index_dir=spec.get("index"),
+        chroma_host=spec.get("chroma_host"),
+        chroma_port=spec.get("chroma_port"),
+        collection=spec.get("collection"),
+    )
+
+
+def cold_index(spec: dict) -> dict:
+    """Index a corpus into an empty index: model load plus the whole ingest, imports excluded."""
+    import chromadb  # noqa: F401 - imported before the clock starts, as the baseline's are
+    import sentence_transformers  # noqa: F401
+
+    from ingest.embed import load_embedder
+    from ingest.pipeline import run_ingest
+
+    settings = settings_for(spec)
+    began = time.perf_counter()
+    inner = load_embedder(settings.precision, settings.embed_batch)
+    load_s = time.perf_counter() - began
+    embedder = RecordingEmbedder(inner)
+    summary = run_ingest(settings, embedder=embedder)
+    seconds = time.perf_counter() - began
+    peak = peak_rss_mb()  # read before tokenising for the FLOP count adds its own allocations
+    tokenizer, limit = inner.model.tokenizer, inner.model.max_seq_length
+    lengths = [len(ids) for ids in tokenizer(embedder.texts, truncation=True, max_length=limit)["input_ids"]]
+    padded = padded_lengths(lengths, [len(t) for t in embedder.texts], settings.embed_batch)
+    return {
+        "seconds": round(seconds, 2),
+        "model_load_seconds": round(load_s, 2),
+        "passages": summary.total_chunks,
+        "passages_per_s": round(summary.total_chunks / seconds, 1),
+        "embed_seconds": round(embedder.seconds, 2),
+        "precision": "bf16" if inner.bf16 else "fp32",
+        "peak_rss_mb": peak,
+        "cpu_seconds": cpu_seconds(),
+        "rejected": len(summary.rejected),
+        "lengths": lengths,
+        "padded": padded,
+    }
+
+
+def reindex(spec: dict) -> dict:
+    """Run ingest on an existing index with nothing changed, as `python -m ingest` would."""
+    from ingest.pipeline import run_ingest
+
+    began = time.perf_counter()
+    summary = run_ingest(settings_for(spec))
+    return {**_summary(summary, time.perf_counter() - began), "peak_rss_mb": peak_rss_mb()}
+
+
+def reindex_edits(spec: dict) -> dict:
+    """Change an essay (fresh process: the model loads), add one, change it again (model warm)."""
+    from ingest.embed import load_embedder
+    from ingest.pipeline import run_ingest
+
+    settings = settings_for(spec)
+    corpus = settings.corpus_dir
+    changed, source, added = corpus / spec["change"], corpus / spec["add_from"], corpus / spec["add_as"]
+    out: dict[str, dict] = {}
+    for step in ("changed", "added", "changed_again"):
+        if step == "added":
+            added.parent.mkdir(parents=True, exist_ok=True)
+            added.write_bytes(source.read_bytes())
+        else:
+            with changed.open("a", encoding="utf-8") as f:
+                f.write(
+                    f"\n\nThe benchmark added this paragraph ({step}), so the essay differs from its index.\n"
+                )
+        began = time.perf_counter()
+        load_embedder(settings.precision, settings.embed_batch)  # cached after the first step
+        loaded = time.perf_counter()
+        summary = run_ingest(settings)
+        out[step] = {
+            **_summary(summary, time.perf_counter() - began),
+            "model_load_seconds": round(loaded - began, 2),
+            "essay": (added if step == "added" else changed).relative_to(corpus).as_posix(),
+        }
+    return {**out, "peak_rss_mb": peak_rss_mb(), "cpu_seconds": cpu_seconds()}
+
+
+def _summary(summary: Summary, seconds: float) -> dict[str, float | int]:
+    return {
+        "seconds": round(seconds, 2),
+        "added": len(summary.added),
+        "updated": len(summary.updated),
+        "removed": len(summary.removed),
+        "chunks_written": summary.chunks,
+    }
+
+
+def serve(spec: dict) -> dict:
+    """Open the assistant, answer the first question (start-up), then time warm passes over all questions."""
+    from retrieval.__main__ import ask_all
+    from retrieval.assistant import Assistant
+    from retrieval.evaluate import score
+
+    gold = [json.loads(line) for line in Path(spec["questions"]).read_text().splitlines() if line.strip()]
+    began = time.perf_counter()
+    assistant = Assistant(settings_for(spec))
+    open_s = time.perf_counter() - began
+    assistant.ask(gold[0]["question"])
+    first_answer_s = time.time() - spec["launched_at"]
+    for q in gold[:3]:  # warm-up: kernels, caches and lazily built answerers
+        assistant.ask(q["question"])
+
+    sinks: dict[str, list[float]] = {
+        name: [] for name in ("retrieve", "embed", "store", "keyword", "mentions")
+    }
+    searcher = assistant.searcher
+    assistant.retrieve = timed(assistant.retrieve, sinks["retrieve"])  # type: ignore[method-assign]
+    searcher.embedder.embed = timed(searcher.embedder.embed, sinks["embed"])  # type: ignore[method-assign]
+    searcher.store.query = timed(searcher.store.query, sinks["store"])  # type: ignore[method-assign]
+    searcher.keyword.scores = timed(searcher.keyword.scores, sinks["keyword"])  # type: ignore[method-assign]
+    searcher.mentions.find = timed(searcher.mentions.find, sinks["mentions"])  # type: ignore[method-assign]
+    answer_ms: list[float] = []
+    rows: list[dict] = []
+    slowest: dict[str, float] = {}
+    for _ in range(int(spec.get("passes", 3))):
+        rows = ask_all(assistant, gold)
+        answer_ms.extend(float(r["latency_ms"]) for r in rows)
+        for r in rows:
+            slowest[r["id"]] = max(slowest.get(r["id"], 0.0), float(r["latency_ms"]))
+    metrics = score(gold, {r["id"]: r for r in rows})
+    asks = max(1, len(answer_ms))
+    return {
+        "open_seconds": round(open_s, 2),
+        "first_answer_seconds": round(first_answer_s, 2),
+        "retrieval_ms": percentiles(sinks["retrieve"]),
+        "answer_ms": percentiles(answer_ms),
+        # Mean ms per question for each part of retrieval: where the time goes as the index grows.
+        "retrieval_parts_ms": {
+            **{name: round(sum(values) / asks, 2) for name, values in sinks.items() if name != "retrieve"},
+            "rest": round((2 * sum(sinks["retrieve"]) - sum(map(sum, sinks.values()))) / asks, 2),
+        },
+        # The tail: which questions were slowest to answer, so a p95 can be traced to its cause.
+        "slowest_ms": dict(sorted(slowest.items(), key=lambda kv: -kv[1])[:3]),
+        "quality": metrics,
+        "chunks": len(assistant.snapshot.chunks),
+        "peak_rss_mb": peak_rss_mb(),
+        "query_embed_ms_by_threads": _thread_probe(assistant.embedder, [q["question"] for q in gold[:20]]),
+    }
+
+
+def _thread_probe(embedder: Embedder, questions: list[str]) -> dict[str, dict[str, float]]:
+    """One query's embedding at torch's default thread count and at one thread, interleaved.
+
+    On a shared machine, intra-op threads that wait on each other can cost more than they save.
+    """
+    import torch
+
+    default = torch.get_num_threads()
+    sinks: dict[int, list[float]] = {default: [], 1: []}
+    try:
+        for question in questions:
+            for threads, sink in sinks.items():
+                torch.set_num_threads(threads)
+                timed(embedder.embed, sink)([question])
+    finally:
+        torch.set_num_threads(default)
+    return {str(threads): percentiles(sink) for threads, sink in sinks.items()}
+
+
+def machine(spec: dict) -> dict:
+    """The matmul rate at both precisions, and which one the embedder runs at here."""
+    import torch
+
+    from bench.flops import matmul_rate
+    from ingest.embed import cpu_has_bf16
+
+    sizes = (1024, 2048) if spec.get("quick") else (2048, 4096)
+    repeats = 2 if spec.get("quick") else 5
+    return {
+        "matmul_tflops": {
+            p: round(matmul_rate(p, sizes=sizes, repeats=repeats) / 1e12, 4) for p in ("fp32", "bf16")
+        },
+        "cpu_has_bf16": cpu_has_bf16(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "model": model_shape().to_dict(),
+    }
+
+
+def compute(index: dict, machine_info: dict) -> dict:
+    """The compute-limit report for a cold index, at the precision the index actually ran."""
+    peak = machine_info["matmul_tflops"][index["precision"]] * 1e12
+    report = compute_report(
+        model_shape(),
+        index["lengths"],
+        index["padded"],
+        embed_seconds=index["embed_seconds"],
+        peak_flops=peak,
+    )
+    return {"precision": index["precision"], "matmul_tflops": peak / 1e12, **report}
