@@ -75,10 +75,11 @@ class Searcher:
         if found.authors:
             authored = {eid for eid, e in snap.essays.items() if e.author in found.authors}
             fused[snap.chunks_of(authored)] += AUTHOR_BONUS
-        for phrase in found.phrases:
-            for i, c in enumerate(snap.chunks):
-                if phrase in _norm(c.text):
-                    fused[i] += PHRASE_BONUS
+        if found.phrases:
+            # A quoted phrase shares its words with the passage, so look only among the candidates.
+            for i in np.flatnonzero(fused > 0):
+                text = _norm(snap.chunks[i].text)
+                fused[i] += PHRASE_BONUS * sum(phrase in text for phrase in found.phrases)
         if mask is not None:
             fused[~mask] = 0.0
         fused += ESSAY_WEIGHT * _essay_strength(fused, snap)

@@ -57,7 +57,6 @@ class Snapshot:
             self.texts[essay.id] = essay.text
             self.chunks.extend(chunks)
         self.position = {c.id: i for i, c in enumerate(self.chunks)}
-        self._essay_of = np.array([c.essay_id for c in self.chunks], dtype=object)
         self.essay_ids = list(self.essays)
         number = {eid: i for i, eid in enumerate(self.essay_ids)}
         #: essay number of every chunk, for per-essay arithmetic without Python loops
@@ -74,7 +73,9 @@ class Snapshot:
             and (not filters.authors or info.author in filters.authors)
             and (not filters.essays or eid in filters.essays)
         }
-        return np.array([eid in allowed for eid in self._essay_of], dtype=bool)
+        return self.chunks_of(allowed)
 
     def chunks_of(self, essay_ids: set[str]) -> np.ndarray:
-        return np.array([eid in essay_ids for eid in self._essay_of], dtype=bool)
+        """Boolean mask of the chunks of some essays (vectorised: it runs per question)."""
+        wanted = [i for i, eid in enumerate(self.essay_ids) if eid in essay_ids]
+        return np.isin(self.essay_index, wanted)
