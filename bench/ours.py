@@ -175,27 +175,7 @@ def serve(spec: dict) -> dict:
         "quality": metrics,
         "chunks": len(assistant.snapshot.chunks),
         "peak_rss_mb": peak_rss_mb(),
-        "query_embed_ms_by_threads": _thread_probe(assistant.embedder, [q["question"] for q in gold[:20]]),
     }
-
-
-def _thread_probe(embedder: Embedder, questions: list[str]) -> dict[str, dict[str, float]]:
-    """One query's embedding at torch's default thread count and at one thread, interleaved.
-
-    On a shared machine, intra-op threads that wait on each other can cost more than they save.
-    """
-    import torch
-
-    default = torch.get_num_threads()
-    sinks: dict[int, list[float]] = {default: [], 1: []}
-    try:
-        for question in questions:
-            for threads, sink in sinks.items():
-                torch.set_num_threads(threads)
-                timed(embedder.embed, sink)([question])
-    finally:
-        torch.set_num_threads(default)
-    return {str(threads): percentiles(sink) for threads, sink in sinks.items()}
 
 
 def machine(spec: dict) -> dict:
