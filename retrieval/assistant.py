@@ -58,16 +58,13 @@ class Assistant:
         keyword = KeywordIndex.load(keyword_path(self.settings))
         if keyword is None or keyword.generation != snapshot.generation:
             # The saved keyword index lags the catalog (a reindex is under way): build one in memory.
-            pairs = [(c.id, keyword_text(c, self._essay(c.essay_id))) for c in snapshot.chunks]
+            pairs = [
+                (c.id, keyword_text(c, essay)) for essay, chunks in self.catalog.chunks() for c in chunks
+            ]
             keyword = KeywordIndex.build([i for i, _ in pairs], [t for _, t in pairs], snapshot.generation)
         self.snapshot, self.keyword = snapshot, keyword
         self.searcher = Searcher(snapshot, keyword, self.store, self.embedder)
         self._answerers.clear()
-
-    def _essay(self, essay_id: str) -> Essay:
-        info = self.snapshot.essays[essay_id] if hasattr(self, "snapshot") else None
-        essay = self.catalog.essay(essay_id)
-        return essay if essay is not None else Essay(essay_id, info.title if info else essay_id, "")
 
     def refresh(self) -> bool:
         """Pick up a reindex done elsewhere; True when something changed."""

@@ -1,4 +1,4 @@
-"""Hybrid search: dense vectors from Chroma and BM25, fused by reciprocal rank, then diversified."""
+"""Hybrid search: dense vectors from Chroma and BM25, fused by relative score, then diversified."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from retrieval.types import Passage
 
 log = logging.getLogger(__name__)
 
-RRF_K = 60
 CANDIDATES = 60  # from each ranker before fusion
 DENSE_WEIGHT = 0.35
 MENTION_BONUS = 0.3  # a named essay outranks what merely sounds alike
