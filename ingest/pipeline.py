@@ -7,6 +7,7 @@ left by a kill are found by comparing counts and removed.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -79,7 +80,7 @@ def run_ingest(
     with index_lock(settings.index_dir, timeout=settings.lock_timeout):
         catalog = Catalog(catalog_path(settings))
         try:
-            summary = _Run(settings, catalog, VectorStore(settings), progress, embedder).run()
+            summary = _Run(settings, catalog, progress, embedder).run()
         finally:
             catalog.close()
     summary.seconds = round(time.perf_counter() - began, 3)
@@ -91,16 +92,31 @@ class _Run:
         self,
         settings: Settings,
         catalog: Catalog,
-        store: VectorStore,
         progress: Progress | None,
         embedder: Embedder | None,
     ) -> None:
-        self.settings, self.catalog, self.store = settings, catalog, store
+        self.settings, self.catalog = settings, catalog
         self.progress = progress or (lambda stage, done, total: None)
         self._embedder = embedder
+        self._store: VectorStore | None = None
         self.summary = Summary()
 
+    @property
+    def store(self) -> VectorStore:
+        """Opened on first use: a run that finds nothing to do never imports chromadb."""
+        if self._store is None:
+            self._store = VectorStore(self.settings)
+        return self._store
+
     def run(self) -> Summary:
+        records = self.catalog.records()
+        if self._in_step():
+            todo = self._scan(records, set())
+            if not todo and set(records) <= set(self.summary.unchanged):
+                self.summary.total_chunks = self.catalog.chunk_count()
+                return self.summary
+            self.summary = Summary()  # something changed: start over on the careful path
+        self.catalog.set_meta(bump=False, finished="")  # a kill from here on leaves the careful path
         self._check_version()
         redo = self._reconcile()
         records = self.catalog.records()
@@ -113,7 +129,37 @@ class _Run:
         self._index(todo, records)
         self._refresh_keyword()
         self.summary.total_chunks = self.catalog.chunk_count()
+        self.catalog.set_meta(bump=False, finished=json.dumps(self._fingerprint()))
         return self.summary
+
+    def _in_step(self) -> bool:
+        """True when the last run finished cleanly and nothing has touched the index since.
+
+        Then the store, the catalog and the keyword index agree, and a run only needs to compare
+        the corpus's hashes with the catalog's. Only the embedded store qualifies: a server can be
+        swapped or wiped behind our back, so with one we always check it.
+        """
+        if self.settings.chroma_host:
+            return False
+        version = index_version()
+        if any(self.catalog.get_meta(k) != v for k, v in version.items()):
+            return False
+        try:
+            finished = json.loads(self.catalog.get_meta("finished") or "null")
+        except ValueError:
+            return False
+        return finished is not None and finished == self._fingerprint()
+
+    def _fingerprint(self) -> dict[str, object]:
+        """What a clean finish leaves behind: the catalog generation the keyword index was built
+        for, and the store's segment folders (a reset or a deleted store changes them)."""
+        chroma = self.settings.index_dir / "chroma"
+        keyword = keyword_path(self.settings) / "ids.json"
+        return {
+            "generation": self.catalog.generation,
+            "keyword": keyword.is_file(),
+            "store": sorted(p.name for p in chroma.iterdir()) if chroma.is_dir() else None,
+        }
 
     def _check_version(self) -> None:
         version = index_version()

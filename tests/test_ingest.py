@@ -85,10 +85,32 @@ def test_unchanged_rerun_never_loads_the_model(
     def no_model(*a: object, **k: object) -> None:
         raise AssertionError("the model was loaded for an unchanged corpus")
 
+    def no_store(*a: object, **k: object) -> None:
+        raise AssertionError("the vector store was opened for an unchanged corpus")
+
     monkeypatch.setattr(pipeline, "load_embedder", no_model)
-    began = time.perf_counter()
+    monkeypatch.setattr(pipeline, "VectorStore", no_store)
     summary = run_ingest(settings)
-    assert summary.unchanged == list(FEW[:1]) and time.perf_counter() - began < 5
+    assert summary.unchanged == list(FEW[:1]) and summary.total_chunks > 0 and not summary.changed
+
+
+def test_a_deleted_store_is_noticed_and_rebuilt(tmp_path: Path, corpus_dir: Path, embedder) -> None:
+    settings = _settings(tmp_path)
+    copy_essays(corpus_dir, settings.corpus_dir, FEW[:2])
+    first = run_ingest(settings, embedder=embedder)
+    shutil.rmtree(settings.index_dir / "chroma")
+    # In a new process, as a user would: chromadb keeps a deleted store's files open in this one.
+    again = _cli(settings)
+    assert sorted(again["added"]) == sorted(FEW[:2]) and again["chunks"] == first.chunks
+    assert again["rebuilt"]
+
+
+def _cli(settings: Settings) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
+    cmd = [sys.executable, "-m", "ingest", str(settings.corpus_dir), "--index", str(settings.index_dir)]
+    done = subprocess.run([*cmd, "--json"], cwd=PROJECT_DIR, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def test_model_or_chunker_change_rebuilds(tmp_path: Path, corpus_dir: Path, embedder, monkeypatch) -> None:
@@ -110,7 +132,11 @@ def test_leftovers_of_an_interrupted_write_are_repaired(tmp_path: Path, corpus_d
     copy_essays(corpus_dir, settings.corpus_dir, FEW[:2])
     run_ingest(settings, embedder=embedder)
     clean = _state(settings)
-    # As if killed after writing vectors but before the catalog row: a stray vector and a lost row.
+    # As if killed after writing vectors but before the catalog row: a stray vector and a lost row,
+    # and the run's "finished" mark cleared, as every writing run does first.
+    catalog = Catalog(catalog_path(settings))
+    catalog.set_meta(bump=False, finished="")
+    catalog.close()
     store = VectorStore(settings)
     store.add(
         ["ghost.md#0"], np.ones((1, 384), dtype=np.float32) / np.sqrt(384), [{"essay": "ghost.md"}], ["boo"]
@@ -121,6 +147,21 @@ def test_leftovers_of_an_interrupted_write_are_repaired(tmp_path: Path, corpus_d
     summary = run_ingest(settings, embedder=embedder)
     assert summary.added == [FEW[0]]
     assert _state(settings) == clean
+
+
+def test_stray_vectors_of_a_killed_run_are_removed(tmp_path: Path, corpus_dir: Path, embedder) -> None:
+    settings = _settings(tmp_path)
+    copy_essays(corpus_dir, settings.corpus_dir, FEW[:1])
+    run_ingest(settings, embedder=embedder)
+    clean = _state(settings)
+    catalog = Catalog(catalog_path(settings))
+    catalog.set_meta(bump=False, finished="")  # what a killed run leaves, whatever it got to
+    catalog.close()
+    VectorStore(settings).add(
+        ["ghost.md#0"], np.ones((1, 384), dtype=np.float32) / np.sqrt(384), [{"essay": "ghost.md"}], ["boo"]
+    )
+    summary = run_ingest(settings, embedder=embedder)
+    assert not summary.changed and _state(settings) == clean
 
 
 def test_killed_ingest_converges_to_a_clean_build(tmp_path: Path, corpus_dir: Path, embedder) -> None:
