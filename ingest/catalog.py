@@ -76,7 +76,7 @@ class Catalog:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    def set_meta(self, *, bump: bool = True, **values: str) -> None:
+    def set_meta(self, values: dict[str, str], *, bump: bool = True) -> None:
         """Store meta values; `bump=False` for bookkeeping that changes nothing a reader sees."""
         with self._tx(bump=bump) as db:
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))

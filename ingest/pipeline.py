@@ -116,7 +116,7 @@ class _Run:
                 self.summary.total_chunks = self.catalog.chunk_count()
                 return self.summary
             self.summary = Summary()  # something changed: start over on the careful path
-        self.catalog.set_meta(bump=False, finished="")  # a kill from here on leaves the careful path
+        self.catalog.set_meta({"finished": ""}, bump=False)  # a kill from here on leaves the careful path
         self._check_version()
         redo = self._reconcile()
         records = self.catalog.records()
@@ -129,7 +129,7 @@ class _Run:
         self._index(todo, records)
         self._refresh_keyword()
         self.summary.total_chunks = self.catalog.chunk_count()
-        self.catalog.set_meta(bump=False, finished=json.dumps(self._fingerprint()))
+        self.catalog.set_meta({"finished": json.dumps(self._fingerprint())}, bump=False)
         return self.summary
 
     def _in_step(self) -> bool:
@@ -173,7 +173,7 @@ class _Run:
             )
         self.store.reset(**version)
         self.catalog.clear()
-        self.catalog.set_meta(**version)
+        self.catalog.set_meta(version)
 
     def _reconcile(self) -> set[str]:
         """Repair what a killed run left: stray vectors go; essays missing vectors are redone."""

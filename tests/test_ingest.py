@@ -135,7 +135,7 @@ def test_leftovers_of_an_interrupted_write_are_repaired(tmp_path: Path, corpus_d
     # As if killed after writing vectors but before the catalog row: a stray vector and a lost row,
     # and the run's "finished" mark cleared, as every writing run does first.
     catalog = Catalog(catalog_path(settings))
-    catalog.set_meta(bump=False, finished="")
+    catalog.set_meta({"finished": ""}, bump=False)
     catalog.close()
     store = VectorStore(settings)
     store.add(
@@ -155,7 +155,7 @@ def test_stray_vectors_of_a_killed_run_are_removed(tmp_path: Path, corpus_dir: P
     run_ingest(settings, embedder=embedder)
     clean = _state(settings)
     catalog = Catalog(catalog_path(settings))
-    catalog.set_meta(bump=False, finished="")  # what a killed run leaves, whatever it got to
+    catalog.set_meta({"finished": ""}, bump=False)  # what a killed run leaves, whatever it got to
     catalog.close()
     VectorStore(settings).add(
         ["ghost.md#0"], np.ones((1, 384), dtype=np.float32) / np.sqrt(384), [{"essay": "ghost.md"}], ["boo"]
