@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ingest.embed import load_embedder
+from ingest.embed import BackgroundEmbedder, load_embedder
 from ingest.errors import MarginaliaError
 from ingest.pipeline import catalog_path
 from ingest.settings import Settings
@@ -23,10 +23,14 @@ ICON = str(Path(__file__).resolve().parent / "assets" / "icon.png")
 st.set_page_config(page_title="Marginalia", page_icon=ICON, layout="centered")
 
 
-@st.cache_resource(show_spinner="Loading the model and the index…")
+@st.cache_resource(show_spinner="Opening the index…")
 def open_assistant(settings: Settings) -> Assistant:
-    """One Assistant per index, shared by every session; a reindex is picked up by refresh()."""
-    return Assistant(settings, embedder=load_embedder(settings.precision, settings.embed_batch))
+    """One Assistant per index, shared by every session; a reindex is picked up by refresh().
+
+    The model loads in the background meanwhile, so the page and the chat box show at once.
+    """
+    embedder = BackgroundEmbedder(lambda: load_embedder(settings.precision, settings.embed_batch))
+    return Assistant(settings, embedder=embedder)
 
 
 try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -89,7 +90,53 @@ class MiniLM:
         return vecs.float().cpu().numpy()
 
 
-@lru_cache(maxsize=2)
+_loading = threading.Lock()
+
+
 def load_embedder(precision: str = "auto", batch_size: int = 64) -> MiniLM:
     """One model per process: loading takes seconds, embedding a query milliseconds."""
+    with _loading:  # two threads asking at once get the one model
+        return _load(precision, batch_size)
+
+
+@lru_cache(maxsize=2)
+def _load(precision: str, batch_size: int) -> MiniLM:
     return MiniLM(precision=precision, batch_size=batch_size)
+
+
+class BackgroundEmbedder:
+    """An Embedder whose model loads in a thread from the moment it is made; embed() waits for it.
+
+    The app draws its page and the chat box while the model loads, instead of a blank page.
+    """
+
+    name = MODEL_NAME
+
+    def __init__(self, load: Callable[[], Embedder]) -> None:
+        self._done = threading.Event()
+        self._model: Embedder | None = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._run, args=(load,), name="load-embedder", daemon=True).start()
+
+    def _run(self, load: Callable[[], Embedder]) -> None:
+        try:
+            model = load()
+            model.embed(["a first question warms the kernels up"])  # so the user's own is fast
+            self._model = model
+        except Exception as err:  # noqa: BLE001 - any failure is handed to whoever waits
+            self._error = err
+        finally:
+            self._done.set()
+
+    @property
+    def ready(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self) -> Embedder:
+        self._done.wait()
+        if self._model is None:
+            raise RuntimeError("the embedding model failed to load") from self._error
+        return self._model
+
+    def embed(self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        return self.wait().embed(texts, progress=progress)

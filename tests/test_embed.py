@@ -39,3 +39,19 @@ def test_bf16_matches_fp32_on_real_passages(corpus_dir: Path) -> None:
     bf16 = MiniLM(precision="bf16").embed(texts)
     cosines = (fp32 * bf16).sum(axis=1)
     assert cosines.min() >= 0.999, cosines.min()
+
+
+def test_background_loading_gives_the_same_vectors_and_reports_failures(embedder) -> None:
+    from ingest.embed import BackgroundEmbedder
+
+    texts = ["Of studies", "Revenge is a kind of wild justice"]
+    loading = BackgroundEmbedder(lambda: embedder)
+    assert np.allclose(loading.embed(texts), embedder.embed(texts), atol=1e-6) and loading.ready
+
+    def broken() -> MiniLM:
+        raise OSError("model file unreadable")
+
+    failed = BackgroundEmbedder(broken)
+    with pytest.raises(RuntimeError, match="failed to load") as caught:
+        failed.embed(texts)
+    assert isinstance(caught.value.__cause__, OSError) and failed.ready

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import streamlit as st
 
+from ingest.embed import BackgroundEmbedder
 from retrieval.assistant import Assistant
 from retrieval.record import answer_markdown
 from retrieval.snapshot import Filters
@@ -31,6 +32,10 @@ def respond(
     assistant: Assistant, question: str, history: Sequence[Turn], *, filters: Filters, mode: str
 ) -> Answer:
     """Answer a question; an LLM's reply is shown as it arrives, always as inert text."""
+    embedder = assistant.embedder
+    if isinstance(embedder, BackgroundEmbedder) and not embedder.ready:
+        with st.spinner("Loading the embedding model (only the first question waits for it)…"):
+            embedder.wait()
     stream_ask = getattr(assistant, "ask_stream", None)
     if mode == "extractive" or stream_ask is None:
         with st.spinner("Reading the essays…"):
