@@ -61,8 +61,18 @@ def targets(doc: dict) -> list[Target]:
             "x",
             at_most=False,
         ),
-        Target("re-index, nothing changed", _get(doc, "reindex", "unchanged", "seconds"), 1.0, "s"),
-        Target("re-index, one essay changed", _get(doc, "reindex", "changed", "seconds"), 3.0, "s"),
+        Target(
+            "re-index, nothing changed (whole command)",
+            _get(doc, "reindex", "unchanged", "command_seconds"),
+            1.0,
+            "s",
+        ),
+        Target(
+            "re-index, one essay changed (whole command)",
+            _get(doc, "reindex", "changed_command", "seconds"),
+            3.0,
+            "s",
+        ),
         Target("full answer p50, warm", _get(doc, "serving", "ours", "answer_ms", "p50"), 50, "ms"),
         Target("full answer p95, warm", _get(doc, "serving", "ours", "answer_ms", "p95"), 150, "ms"),
         Target("peak memory indexing", _get(doc, "cold_index", "ours", "peak_rss_mb"), 1536, "MB"),
@@ -129,10 +139,11 @@ def table(doc: dict) -> list[str]:
         fmt="{:.3f}",
     )
     add("re-index, nothing changed, s", "reindex", "unchanged", "seconds")
-    add("  launch to exit, s", "reindex", "unchanged", "process_seconds")
+    add("  `python -m ingest`, launch to exit, s", "reindex", "unchanged", "command_seconds")
     add("re-index, one essay changed, s", "reindex", "changed", "seconds")
     add("  of which model load, s", "reindex", "changed", "model_load_seconds")
     add("  again, model warm, s", "reindex", "changed_again", "seconds")
+    add("  `python -m ingest`, launch to exit, s", "reindex", "changed_command", "seconds")
     add("re-index, one essay added, s", "reindex", "added", "seconds")
     for what in ("p50", "p95"):
         add(

@@ -27,7 +27,11 @@ CHROMIUM_ARGS = [
 ]
 
 
+# Done when the script has finished its run (the answer is drawn with its sources after a rerun),
+# no spinner is left, and the assistant's message has text.
 _ANSWERED = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
   const messages = document.querySelectorAll('[data-testid="stChatMessage"]');
   if (messages.length < 2 || document.querySelector('[data-testid="stSpinner"]')) return false;
   return messages[1].innerText.trim().length > 40;

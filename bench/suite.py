@@ -132,7 +132,7 @@ def _reindex(corpus: Path, index: Path, logs: Path) -> dict[str, dict]:
         "add_as": f"bench-added/{source.name}",
     }
     steps = run_phase("reindex_edits", {**spec, **edits}, log_dir=logs)
-    for step in ("changed", "added", "changed_again"):
+    for step in ("changed", "added", "changed_again", "changed_command"):
         out[step] = steps.pop(step)
     out["edits_process"] = steps
     return out

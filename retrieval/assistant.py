@@ -46,7 +46,7 @@ class Assistant:
         self.settings = settings
         self.catalog = Catalog(catalog_path(settings))
         self.store = VectorStore(settings)
-        self.embedder = embedder or load_embedder(settings.precision, settings.embed_batch)
+        self.embedder = embedder or load_embedder(settings)
         self._lock = threading.Lock()
         self._answerers: dict[str, Answerer] = {}
         self._load()

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ingest import embed
 from ingest.chunk import chunk_essay, embedding_text
-from ingest.embed import DIMENSIONS, MiniLM, cpu_has_bf16
+from ingest.embed import DIMENSIONS, MiniLM, OpenVINOMiniLM, converted, cpu_has_bf16, model_dir
 from ingest.load import load_essay
 
 
@@ -39,6 +40,32 @@ def test_bf16_matches_fp32_on_real_passages(corpus_dir: Path) -> None:
     bf16 = MiniLM(precision="bf16").embed(texts)
     cosines = (fp32 * bf16).sum(axis=1)
     assert cosines.min() >= 0.999, cosines.min()
+
+
+def test_openvino_matches_sentence_transformers_fp32_on_real_passages(embedder, corpus_dir: Path) -> None:
+    assert isinstance(embedder, OpenVINOMiniLM)  # the default runtime
+    texts = _passages(corpus_dir)
+    reference = MiniLM(precision="fp32").embed(texts)
+    cosines = (reference * embedder.embed(texts)).sum(axis=1)
+    assert cosines.min() >= 0.999, cosines.min()
+    # A lone query takes the single-request path: the same vector as in a batch.
+    assert float(embedder.embed([texts[3]])[0] @ reference[3]) >= 0.999
+
+
+def test_conversion_is_cached_and_made_whole(tmp_path: Path, embedder, monkeypatch) -> None:
+    cache = tmp_path / "models"
+    xml = converted(model_dir(), cache)  # a real conversion, into an empty cache
+    assert xml.is_file() and xml.with_suffix(".bin").is_file()
+    assert [p.name for p in cache.iterdir()] == [xml.parent.name]  # no half-made folders left
+
+    def no_conversion(*a: object) -> None:
+        raise AssertionError("converted again although the cache holds the model")
+
+    monkeypatch.setattr(embed, "convert", no_conversion)
+    assert converted(model_dir(), cache) == xml
+    texts = ["Revenge is a kind of wild justice", "Of gardens"]
+    again = OpenVINOMiniLM(cache, precision="fp32").embed(texts)
+    assert (again * embedder.embed(texts)).sum(axis=1).min() >= 0.999
 
 
 def test_background_loading_gives_the_same_vectors_and_reports_failures(embedder) -> None:

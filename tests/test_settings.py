@@ -22,6 +22,11 @@ def test_bad_value_names_the_variable() -> None:
         Settings.from_env(env={"MARGINALIA_TOP_K": "many"})
 
 
+def test_unknown_choice_lists_the_allowed_ones() -> None:
+    with pytest.raises(SettingsError, match="MARGINALIA_EMBED_BACKEND='onnx' is not one of openvino, torch"):
+        Settings.from_env(env={"MARGINALIA_EMBED_BACKEND": "onnx"})
+
+
 def test_readme_lists_every_setting_with_its_default() -> None:
     readme = (PROJECT_DIR / "README.md").read_text()
     for name, default, _ in describe():

@@ -41,7 +41,7 @@ def reindex(settings: Settings, *, notes: tuple[str, ...] = ()) -> Outcome:
         bar.progress(min(1.0, low + (high - low) * share), text=f"{label}{counts}…")
 
     try:
-        embedder = load_embedder(settings.precision, settings.embed_batch)
+        embedder = load_embedder(settings)
         bar.progress(0.0, text="Starting (waiting for any other reindex to finish)…")
         summary = run_ingest(settings, progress=progress, embedder=embedder)
     except IndexLocked as err:
