@@ -78,7 +78,11 @@ class _ProgressBar:
 
         if stage != self.stage:
             self.close()
-            label = {"embed": "embedding chunks", "keyword": "keyword index"}.get(stage, stage)
+            label = {
+                "model": "loading the embedding model",
+                "embed": "embedding chunks",
+                "keyword": "keyword index",
+            }.get(stage, stage)
             self.bar, self.stage = (
                 tqdm(total=total, desc=label, unit=" chunks" if stage == "embed" else ""),
                 stage,

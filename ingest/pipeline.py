@@ -29,7 +29,7 @@ from ingest.store import VectorStore
 
 log = logging.getLogger(__name__)
 
-#: progress(stage, done, total): stages are "scan", "embed", "keyword".
+#: progress(stage, done, total): stages are "scan", "model", "embed", "keyword".
 Progress = Callable[[str, int, int], None]
 
 _GROUP = 256  # chunks embedded and written per step: bounds memory and the work a kill loses
@@ -250,7 +250,9 @@ class _Run:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
+            self.progress("model", 0, 1)  # seconds; on first use, a conversion for this machine
             self._embedder = load_embedder(self.settings)
+            self.progress("model", 1, 1)
         return self._embedder
 
     def _refresh_keyword(self) -> None:
