@@ -89,7 +89,10 @@ def cold_index(spec: dict) -> dict:
     for texts in embedder.calls:  # batches form within each call, sorted by token count
         counts = token_counts(texts)
         lengths += counts
-        padded += padded_lengths(counts, counts, settings.embed_batch)
+        widths = padded_lengths(counts, counts, settings.embed_batch)
+        if settings.embed_backend == "openvino":  # which rounds widths up to a multiple of 16
+            widths = [-(-n // 16) * 16 for n in widths]
+        padded += widths
     return {
         "seconds": round(seconds, 2),
         "model_load_seconds": round(load_s, 2),

@@ -182,7 +182,9 @@ class OpenVINOMiniLM:
 
 
 def _inputs(ids: list[list[int]], rows: list[int]) -> dict[str, np.ndarray]:
-    width = max(len(ids[i]) for i in rows)
+    # Widths rounded up to a multiple of 16 tokens: OpenVINO keeps compiled kernels per input
+    # shape, and fewer shapes measured 490 MB instead of 770 MB peak on the corpus, at the same speed.
+    width = -(-max(len(ids[i]) for i in rows) // 16) * 16
     tokens = np.zeros((len(rows), width), dtype=np.int64)
     mask = np.zeros((len(rows), width), dtype=np.int64)
     for r, i in enumerate(rows):
