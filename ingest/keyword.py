@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
 import re
 import shutil
@@ -15,6 +17,8 @@ import numpy as np
 
 #: Bump when tokenising changes: the saved keyword index is then rebuilt.
 KEYWORD_VERSION = "stem-v2"
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at debug level
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 STOPWORDS = frozenset(
@@ -171,6 +175,10 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased, stemmed content words (numbers kept: years and paper numbers matter)."""
     words = [w for w in _WORD.findall(text.lower().replace("’", "'")) if w not in STOPWORDS]
@@ -188,19 +196,41 @@ class KeywordIndex:
         self.position = {cid: i for i, cid in enumerate(self.ids)}
         self._bm25: Any = retriever  # bm25s has no type information
         self.generation = generation
+        self._tokens: dict[str, list[str]] = {}  # by text digest, kept by build() for save()
 
     @classmethod
-    def build(cls, ids: Sequence[str], texts: Sequence[str], generation: int) -> KeywordIndex:
+    def build(
+        cls,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        generation: int,
+        known: dict[str, list[str]] | None = None,
+    ) -> KeywordIndex:
+        """Index the texts; `known` maps text digests to tokens from an earlier build (see
+        saved_tokens), so a re-index only stems the chunks that changed."""
         import bm25s
 
-        tokens = [tokenize(t) or ["∅"] for t in texts]
+        known = known or {}
+        digests = [_digest(t) for t in texts]
+        tokens = [known.get(d) or tokenize(t) or ["∅"] for d, t in zip(digests, texts, strict=True)]
         retriever = bm25s.BM25()
         retriever.index(tokens, show_progress=False)
         df: dict[str, int] = {}
         for doc in tokens:
             for t in set(doc):
                 df[t] = df.get(t, 0) + 1
-        return cls(ids, retriever, generation, df)
+        index = cls(ids, retriever, generation, df)
+        index._tokens = dict(zip(digests, tokens, strict=True))
+        return index
+
+    @staticmethod
+    def saved_tokens(folder: Path) -> dict[str, list[str]]:
+        """Tokens saved by the last build in folder, by text digest (empty when there are none)."""
+        try:
+            meta = json.loads((folder / "tokens.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return meta["tokens"] if meta.get("version") == KEYWORD_VERSION else {}
 
     def idf(self, token: str) -> float:
         """Inverse document frequency of a stemmed token (unknown tokens weigh most)."""
@@ -227,6 +257,8 @@ class KeywordIndex:
                 {"version": KEYWORD_VERSION, "generation": self.generation, "ids": self.ids, "df": self.df}
             )
         )
+        if self._tokens:
+            (tmp / "tokens.json").write_text(json.dumps({"version": KEYWORD_VERSION, "tokens": self._tokens}))
         # Swap in whole so a reader never sees half of an index.
         old = folder.with_name(folder.name + ".old")
         shutil.rmtree(old, ignore_errors=True)

@@ -269,7 +269,7 @@ class _Run:
             for c in chunks:
                 ids.append(c.id)
                 texts.append(keyword_text(c, essay))
-        KeywordIndex.build(ids, texts, generation).save(folder)
+        KeywordIndex.build(ids, texts, generation, KeywordIndex.saved_tokens(folder)).save(folder)
         self.progress("keyword", 1, 1)
 
 

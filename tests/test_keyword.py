@@ -1,0 +1,47 @@
+"""The BM25 keyword index: saved and loaded whole, and rebuilt from saved tokens to the same scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ingest import keyword
+from ingest.keyword import KeywordIndex
+
+TEXTS = [
+    "Of Revenge. Revenge is a kind of wild justice, which the more man's nature runs to.",
+    "Of Gardens. God Almighty first planted a garden; it is the purest of human pleasures.",
+    "Federalist No. 10: the violence of faction, and the union as a safeguard against it.",
+]
+
+
+def test_saved_index_loads_with_the_same_scores(tmp_path: Path) -> None:
+    built = KeywordIndex.build(["a", "b", "c"], TEXTS, generation=4)
+    built.save(tmp_path / "kw")
+    loaded = KeywordIndex.load(tmp_path / "kw")
+    assert loaded is not None and loaded.generation == 4 and loaded.ids == ["a", "b", "c"]
+    for query in ("wild justice", "gardens planted", "faction"):
+        assert np.allclose(loaded.scores(query), built.scores(query))
+    assert int(np.argmax(loaded.scores("planting a garden"))) == 1
+
+
+def test_a_rebuild_stems_only_new_texts_and_scores_the_same(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "kw"
+    KeywordIndex.build(["a", "b"], TEXTS[:2], generation=1).save(folder)
+    known = KeywordIndex.saved_tokens(folder)
+    assert len(known) == 2
+
+    stemmed: list[str] = []
+    real = keyword.tokenize
+
+    def counting(text: str) -> list[str]:
+        stemmed.append(text)
+        return real(text)
+
+    monkeypatch.setattr(keyword, "tokenize", counting)
+    again = KeywordIndex.build(["a", "b", "c"], TEXTS, generation=2, known=known)
+    assert stemmed == [TEXTS[2]]  # the two saved texts came from the cache
+    fresh = KeywordIndex.build(["a", "b", "c"], TEXTS, generation=2)
+    for query in ("revenge", "garden pleasures", "union against faction"):
+        assert np.allclose(again.scores(query), fresh.scores(query))
