@@ -160,7 +160,12 @@ class _Run:
         return {
             "generation": self.catalog.generation,
             "keyword": keyword.is_file(),
-            "store": sorted(p.name for p in chroma.iterdir()) if chroma.is_dir() else None,
+            # Folders only: the database's journal files come and go with any reader or writer.
+            "store": (
+                sorted(p.name for p in chroma.iterdir() if p.is_dir())
+                if (chroma / "chroma.sqlite3").is_file()
+                else None
+            ),
         }
 
     def _check_version(self) -> None:
