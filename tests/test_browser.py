@@ -20,20 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.startup import CHROMIUM, CHROMIUM_ARGS
 from ingest.settings import Settings
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt")
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 FRANCE = "What mistakes did the author attribute to France?"
 KIDAL = "Whatever happened in Kidal between France, the Tuareg-led separatists, and the ex-jihadists"
 PIXEL_HOST = "127.0.0.1:9"
@@ -48,7 +40,7 @@ code when clicked.
 The lesson of the tracking pixel is that text shown on a page must stay text: www.example.org and \
 editor@example.org stay as they are.
 """
-STARTUP = 180_000  # ms: the server's first session imports torch and loads the model
+STARTUP = 180_000  # ms: the server's first session opens the index (and may convert the model)
 STEP = 90_000  # ms: one answer, or an upload with its reindex, on a busy machine
 
 pytestmark = [

@@ -132,15 +132,8 @@ def test_leftovers_of_an_interrupted_write_are_repaired(tmp_path: Path, corpus_d
     copy_essays(corpus_dir, settings.corpus_dir, FEW[:2])
     run_ingest(settings, embedder=embedder)
     clean = _state(settings)
-    # As if killed after writing vectors but before the catalog row: a stray vector and a lost row,
-    # and the run's "finished" mark cleared, as every writing run does first.
-    catalog = Catalog(catalog_path(settings))
-    catalog.set_meta({"finished": ""}, bump=False)
-    catalog.close()
-    store = VectorStore(settings)
-    store.add(
-        ["ghost.md#0"], np.ones((1, 384), dtype=np.float32) / np.sqrt(384), [{"essay": "ghost.md"}], ["boo"]
-    )
+    # As if killed after writing vectors but before the catalog row: a stray vector and a lost row.
+    _as_if_killed_after_a_vector(settings)
     with sqlite3.connect(catalog_path(settings)) as db:
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("DELETE FROM essays WHERE id = ?", (FEW[0],))
@@ -154,14 +147,20 @@ def test_stray_vectors_of_a_killed_run_are_removed(tmp_path: Path, corpus_dir: P
     copy_essays(corpus_dir, settings.corpus_dir, FEW[:1])
     run_ingest(settings, embedder=embedder)
     clean = _state(settings)
+    _as_if_killed_after_a_vector(settings)
+    summary = run_ingest(settings, embedder=embedder)
+    assert not summary.changed and _state(settings) == clean
+
+
+def _as_if_killed_after_a_vector(settings: Settings) -> None:
+    """What a run killed just after writing a vector leaves: its "finished" mark cleared (every
+    writing run clears it first) and a vector the catalog does not know."""
     catalog = Catalog(catalog_path(settings))
-    catalog.set_meta({"finished": ""}, bump=False)  # what a killed run leaves, whatever it got to
+    catalog.set_meta({"finished": ""}, bump=False)
     catalog.close()
     VectorStore(settings).add(
         ["ghost.md#0"], np.ones((1, 384), dtype=np.float32) / np.sqrt(384), [{"essay": "ghost.md"}], ["boo"]
     )
-    summary = run_ingest(settings, embedder=embedder)
-    assert not summary.changed and _state(settings) == clean
 
 
 def test_killed_ingest_converges_to_a_clean_build(tmp_path: Path, corpus_dir: Path, embedder) -> None:

@@ -15,7 +15,6 @@ from ui.markup import escape
 # Share of the bar each stage fills: scanning files is quick, embedding chunks is the work.
 _STAGES = {
     "scan": (0.0, 0.1, "Reading essays"),
-    "model": (0.1, 0.1, "Loading the embedding model (the first time, it is converted for this machine)"),
     "embed": (0.1, 0.95, "Embedding passages"),
     "keyword": (0.95, 1.0, "Building the keyword index"),
 }
@@ -38,7 +37,7 @@ def reindex(settings: Settings, *, notes: tuple[str, ...] = ()) -> Outcome:
     def progress(stage: str, done: int, total: int) -> None:
         low, high, label = _STAGES.get(stage, (0.0, 1.0, stage))
         share = done / total if total else 1.0
-        counts = f" ({done} of {total})" if stage in ("scan", "embed") and total else ""
+        counts = f" ({done} of {total})" if stage != "keyword" and total else ""
         bar.progress(min(1.0, low + (high - low) * share), text=f"{label}{counts}…")
 
     try:
