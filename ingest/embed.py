@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import platform
 import shutil
 import tempfile
 import threading
@@ -87,6 +88,17 @@ def cpu_has_bf16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
+def cpu_tag() -> str:
+    """A short name for this kind of CPU: its model name and instruction-set flags, hashed."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    wanted = sorted({line for line in lines if line.startswith(("model name", "flags"))})
+    text = "\n".join(wanted) or platform.processor() or platform.machine()
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 class MiniLM:
     """The packaged model run by sentence-transformers on torch; batches by length."""
 
@@ -154,7 +166,10 @@ class OpenVINOMiniLM:
         import openvino as ov
 
         xml = converted(model_dir(), cache_dir)
-        config: dict[str, object] = {"PERFORMANCE_HINT": "THROUGHPUT"}
+        # The compiled model is cached too, per kind of CPU (a folder may be shared between
+        # machines): compiling takes 0.2-0.3 s, loading the compiled blob 0.1 s.
+        compiled = xml.parent / f"compiled-{cpu_tag()}"
+        config: dict[str, object] = {"PERFORMANCE_HINT": "THROUGHPUT", "CACHE_DIR": str(compiled)}
         if precision in ("bf16", "fp32"):
             config["INFERENCE_PRECISION_HINT"] = "bf16" if precision == "bf16" else "f32"
         self._ov = ov
@@ -173,7 +188,10 @@ class OpenVINOMiniLM:
             return out
         ids = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        batches = [order[lo : lo + self.batch_size] for lo in range(0, len(order), self.batch_size)]
+        # A few texts are split evenly over the streams: 17 as 16 + 1 would leave one stream idle
+        # while the other does nearly all the work (measured 0.62 s against 0.33 s as 9 + 8).
+        size = max(1, min(self.batch_size, -(-len(order) // self._requests)))
+        batches = [order[lo : lo + size] for lo in range(0, len(order), size)]
         if len(batches) == 1:
             with self._single_lock:
                 out[batches[0]] = self._single.infer(_inputs(ids, batches[0]))[0]

@@ -66,6 +66,10 @@ def test_conversion_is_cached_and_made_whole(tmp_path: Path, embedder, monkeypat
     texts = ["Revenge is a kind of wild justice", "Of gardens"]
     again = OpenVINOMiniLM(cache, precision="fp32").embed(texts)
     assert (again * embedder.embed(texts)).sum(axis=1).min() >= 0.999
+    [compiled] = xml.parent.glob("compiled-*")  # the compiled model, kept for the next process
+    assert any(compiled.iterdir())
+    from_blob = OpenVINOMiniLM(cache, precision="fp32").embed(texts)
+    np.testing.assert_allclose(from_blob, again, atol=1e-6)
 
 
 def test_background_loading_gives_the_same_vectors_and_reports_failures(embedder) -> None:
