@@ -175,6 +175,14 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+def _bm25s() -> Any:
+    """The bm25s module, quiet: it sets its logger to DEBUG, so each build printed a line."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
 def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
@@ -208,7 +216,7 @@ class KeywordIndex:
     ) -> KeywordIndex:
         """Index the texts; `known` maps text digests to tokens from an earlier build (see
         saved_tokens), so a re-index only stems the chunks that changed."""
-        import bm25s
+        bm25s = _bm25s()
 
         known = known or {}
         digests = [_digest(t) for t in texts]
@@ -270,7 +278,7 @@ class KeywordIndex:
     @classmethod
     def load(cls, folder: Path) -> KeywordIndex | None:
         """The saved index, or None when there is none (or it is unreadable)."""
-        import bm25s
+        bm25s = _bm25s()
 
         try:
             meta = json.loads((folder / "ids.json").read_text())
