@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from ingest.catalog import Catalog
 from ingest.chunk import CHUNKER_VERSION, chunk_essay, embedding_text
-from ingest.embed import MODEL_NAME, Embedder, load_embedder
+from ingest.embed import DIMENSIONS, MODEL_NAME, Embedder, load_embedder
 from ingest.errors import MarginaliaError, RejectedFile
 from ingest.essay import Chunk, Essay, content_hash
 from ingest.keyword import KeywordIndex
@@ -35,6 +36,7 @@ Progress = Callable[[str, int, int], None]
 _GROUP = 1024  # chunks embedded and written per step: bounds memory and the work a kill loses
 # (measured: 1,024 embeds at 164 passages/s against 122 with 256, as batches sort by length
 # over more texts and the inference queue drains less often; peak memory the same)
+_PREFETCH = 64  # a change of up to this many chunks is embedded while the store opens
 
 
 @dataclass
@@ -101,6 +103,7 @@ class _Run:
         self.progress = progress or (lambda stage, done, total: None)
         self._embedder = embedder
         self._store: VectorStore | None = None
+        self._early: Future[dict[str, np.ndarray]] | None = None
         self.summary = Summary()
 
     @property
@@ -117,6 +120,7 @@ class _Run:
             if not todo and set(records) <= set(self.summary.unchanged):
                 self.summary.total_chunks = self.catalog.chunk_count()
                 return self.summary
+            self._prefetch(todo)
             self.summary = Summary()  # something changed: start over on the careful path
         self.catalog.set_meta({"finished": ""}, bump=False)  # a kill from here on leaves the careful path
         self._check_version()
@@ -167,6 +171,40 @@ class _Run:
                 else None
             ),
         }
+
+    def _prefetch(self, todo: list[Essay]) -> None:
+        """Embed a small change in a thread while this one opens the store.
+
+        Opening the store imports chromadb (0.6-0.8 s of Python holding the interpreter), while
+        loading and running the model happen mostly in OpenVINO with the interpreter released:
+        measured, one changed essay of 17 chunks re-indexes in 2.2 s instead of 2.5 s. A large
+        change is embedded in groups, with progress, as usual.
+        """
+        texts = [embedding_text(c, essay.title) for essay in todo for c in chunk_essay(essay)]
+        if not 0 < len(texts) <= _PREFETCH:
+            return
+        given = self._embedder
+        settings = self.settings
+
+        def embed() -> dict[str, np.ndarray]:
+            model = given or load_embedder(settings)
+            return dict(zip(texts, model.embed(texts), strict=True))
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
+        self._early = pool.submit(embed)
+        pool.shutdown(wait=False)
+
+    def _vectors(self, texts: Sequence[str], step: Callable[[int], None]) -> np.ndarray:
+        """The texts' vectors: those embedded ahead taken as they are, the rest computed now."""
+        ready = self._early.result() if self._early else {}
+        self._early = None
+        missing = [t for t in dict.fromkeys(texts) if t not in ready]
+        if missing:
+            ready.update(zip(missing, self.embedder.embed(missing, progress=step), strict=True))
+        step(len(texts) - len(missing))
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        return np.stack([ready[t] for t in texts])
 
     def _check_version(self) -> None:
         version = index_version()
@@ -237,7 +275,7 @@ class _Run:
             done += n
             self.progress("embed", done, total)
 
-        vectors = self.embedder.embed(texts, progress=step) if texts else np.zeros((0, 384), dtype=np.float32)
+        vectors = self._vectors(texts, step)
         row = 0
         for essay, chunks in group:
             self.store.delete_essay(essay.id)

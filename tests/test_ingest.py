@@ -94,6 +94,64 @@ def test_unchanged_rerun_never_loads_the_model(
     assert summary.unchanged == list(FEW[:1]) and summary.total_chunks > 0 and not summary.changed
 
 
+class _Recording:
+    """The real model, noting which thread asked for which texts (or failing, when told to)."""
+
+    name = "all-MiniLM-L6-v2"
+
+    def __init__(self, inner, *, fail: bool = False) -> None:
+        self.inner, self.fail = inner, fail
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def embed(self, texts, *, progress=None):
+        import threading
+
+        self.calls.append((threading.current_thread().name, list(texts)))
+        if self.fail:
+            raise RuntimeError("model failed on purpose")
+        return self.inner.embed(texts, progress=progress)
+
+
+def test_a_small_change_is_embedded_while_the_store_opens(tmp_path: Path, corpus_dir: Path, embedder) -> None:
+    settings = _settings(tmp_path)
+    corpus = copy_essays(corpus_dir, settings.corpus_dir, FEW)
+    run_ingest(settings, embedder=embedder)
+    studies = corpus / "bacon/50-of-studies.md"
+    studies.write_text(studies.read_text() + "\n\nA paragraph added so the essay changes.\n")
+
+    recording = _Recording(embedder)
+    summary = run_ingest(settings, embedder=recording)
+    assert summary.updated == ["bacon/50-of-studies.md"] and summary.chunks > 0
+    [(thread, texts)] = recording.calls  # one call, made ahead, on the prefetch thread
+    assert thread.startswith("prefetch") and len(texts) == summary.chunks
+    ids, stored = _state(settings)
+    assert ids == stored
+    # What the store holds for the changed essay is what the model gives for its texts now.
+    got = VectorStore(settings).collection.get(
+        where={"essay": "bacon/50-of-studies.md"}, include=["embeddings", "metadatas"]
+    )
+    order = np.argsort([m["ordinal"] for m in got["metadatas"]])
+    np.testing.assert_allclose(np.asarray(got["embeddings"])[order], embedder.embed(texts), atol=1e-5)
+
+
+def test_a_failed_prefetch_stops_the_run_and_a_rerun_redoes_the_essay(
+    tmp_path: Path, corpus_dir: Path, embedder
+) -> None:
+    settings = _settings(tmp_path)
+    corpus = copy_essays(corpus_dir, settings.corpus_dir, FEW[:2])
+    run_ingest(settings, embedder=embedder)
+    clean = _state(settings)
+    revenge = corpus / "bacon/04-of-revenge.md"
+    revenge.write_text(revenge.read_text() + "\n\nA paragraph added so the essay changes.\n")
+    with pytest.raises(RuntimeError, match="on purpose"):
+        run_ingest(settings, embedder=_Recording(embedder, fail=True))
+    assert _state(settings) == clean  # nothing written for the essay
+    again = run_ingest(settings, embedder=embedder)
+    assert again.updated == ["bacon/04-of-revenge.md"]
+    ids, stored = _state(settings)
+    assert ids == stored
+
+
 def test_a_deleted_store_is_noticed_and_rebuilt(tmp_path: Path, corpus_dir: Path, embedder) -> None:
     settings = _settings(tmp_path)
     copy_essays(corpus_dir, settings.corpus_dir, FEW[:2])
