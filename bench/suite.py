@@ -86,6 +86,8 @@ def run_suite(plan: Plan) -> dict:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(began)),
             "minutes": round((time.time() - began) / 60, 1),
             "cpu": platform.processor() or platform.machine(),
+            "cpu_model": _cpu_model(),
+            "precision_setting": os.environ.get("MARGINALIA_PRECISION", "auto"),
             "cores": os.cpu_count(),
             "load_avg_before": [round(x, 2) for x in load_before],
             "load_avg_after": [round(x, 2) for x in os.getloadavg()],
@@ -141,3 +143,14 @@ def _reindex(corpus: Path, index: Path, logs: Path) -> dict[str, dict]:
 def default_work() -> Path:
     """Scratch space outside the project, so nothing the bench makes is picked up by git or ruff."""
     return Path(os.environ.get("TMPDIR", "/tmp")) / f"marginalia-bench-{os.getpid()}"
+
+
+def _cpu_model() -> str:
+    """The CPU's model name as the kernel reports it (figures differ a lot between CPU kinds)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
