@@ -95,13 +95,18 @@ def matmul_rate(dtype_name: str, *, sizes: Sequence[int] = (2048, 4096), repeats
     """Best FLOP/s of a square matmul at this precision, over a few sizes (best-of, the machine is shared)."""
     import torch
 
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
+    # int8 x int8 -> int32 is the kernel int8 inference runs on; the others multiply in place.
+    multiply = torch._int_mm if dtype_name == "int8" else torch.matmul
     best = 0.0
     for n in sizes:
-        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-        a @ b  # first call builds oneDNN kernels; it is not the steady rate
+        if dtype_name == "int8":
+            a, b = (torch.randint(-128, 128, (n, n), dtype=torch.int8) for _ in range(2))
+        else:
+            dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
+            a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        multiply(a, b)  # first call builds oneDNN kernels; it is not the steady rate
         for _ in range(repeats):
             began = time.perf_counter()
-            a @ b
+            multiply(a, b)
             best = max(best, 2 * n**3 / (time.perf_counter() - began))
     return best

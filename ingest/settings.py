@@ -11,7 +11,7 @@ from typing import Any
 from ingest.errors import SettingsError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-_CHOICES = {"embed_backend": ("openvino", "torch"), "precision": ("auto", "bf16", "fp32")}
+_CHOICES = {"embed_backend": ("openvino", "torch"), "precision": ("auto", "bf16", "fp32", "int8")}
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -35,7 +35,9 @@ class Settings:
         "openvino", "Embedding runtime: openvino (fast, converted once) or torch (sentence-transformers)."
     )
     embed_batch: int = _setting(16, "Passages embedded per model call.")
-    precision: str = _setting("auto", "Embedding precision: auto (bf16 where the CPU has it), bf16 or fp32.")
+    precision: str = _setting(
+        "auto", "Embedding precision: auto (bf16 where the CPU has it), bf16, fp32 or int8 (opt-in)."
+    )
     model_dir: Path = _setting(
         PROJECT_DIR / ".marginalia" / "models", "Folder for the embedding model converted for OpenVINO."
     )

@@ -46,10 +46,31 @@ def test_openvino_matches_sentence_transformers_fp32_on_real_passages(embedder, 
     assert isinstance(embedder, OpenVINOMiniLM)  # the default runtime
     texts = _passages(corpus_dir)
     reference = MiniLM(precision="fp32").embed(texts)
+    # int8 (the default where the CPU has no bf16) is close, not equal; bf16 and fp32 are equal.
     cosines = (reference * embedder.embed(texts)).sum(axis=1)
     assert cosines.min() >= 0.999, cosines.min()
     # A lone query takes the single-request path: the same vector as in a batch.
     assert float(embedder.embed([texts[3]])[0] @ reference[3]) >= 0.999
+
+
+def test_int8_model_is_quantized_once_and_stays_close_to_fp32(
+    tmp_path: Path, corpus_dir: Path, monkeypatch
+) -> None:
+    texts = _passages(corpus_dir)
+    int8 = OpenVINOMiniLM(tmp_path / "models", precision="int8")  # converts, then quantizes
+    assert int8.int8 and int8.precision == "int8"
+
+    def no_quantizing(*a: object) -> None:
+        raise AssertionError("quantized again although the cache holds the int8 model")
+
+    monkeypatch.setattr(embed, "quantize", no_quantizing)
+    assert OpenVINOMiniLM(tmp_path / "models", precision="int8").int8  # from the cache this time
+    [folder] = (tmp_path / "models").glob("minilm-openvino-*")
+    weights = (folder / "model.bin").stat().st_size
+    assert weights < 40_000_000, weights  # int8 weights: about a quarter of the fp32 file
+    reference = MiniLM(precision="fp32").embed(texts)
+    cosines = (reference * int8.embed(texts)).sum(axis=1)
+    assert cosines.min() >= 0.98 and cosines.mean() >= 0.99, (cosines.min(), cosines.mean())
 
 
 def test_conversion_is_cached_and_made_whole(tmp_path: Path, embedder, monkeypatch) -> None:
