@@ -25,12 +25,12 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed-app: requirements.txt | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -r requirements.txt
+$(VENV)/.installed-app: requirements.txt constraints.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed-app requirements-dev.txt requirements-llm.txt requirements-bench.txt scripts/install-llm-server
-	$(PY) -m pip install --quiet -r requirements-dev.txt -r requirements-bench.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt -r requirements-bench.txt -c constraints.txt
 	scripts/install-llm-server $(PY)
 	touch $@
 
