@@ -60,7 +60,7 @@ def cold_index(spec: dict) -> dict:
     """
     import chromadb  # noqa: F401 - imported before the clock starts, as the baseline's are
 
-    from ingest.embed import converted, model_dir, padded_width
+    from ingest.embed import converted, model_dir, padded_width, resolve_precision
     from ingest.pipeline import run_ingest
 
     settings = settings_for(spec)
@@ -68,7 +68,7 @@ def cold_index(spec: dict) -> dict:
     if settings.embed_backend == "openvino":
         began = time.perf_counter()
         # One-time work (conversion, and quantizing for int8) is timed apart from the index.
-        converted(model_dir(), settings.model_dir, int8=settings.precision == "int8")
+        converted(model_dir(), settings.model_dir, int8=resolve_precision(settings.precision) == "int8")
         conversion_s = time.perf_counter() - began
     from ingest.embed import load_embedder
 

@@ -84,6 +84,14 @@ def targets(doc: dict) -> list[Target]:
 def table(doc: dict) -> list[str]:
     """Ours against the baseline, then the targets, as aligned text lines."""
     rows: list[tuple[str, str, str, str]] = [("", "ours", "baseline", "ours/baseline")]
+    meta = doc.get("meta", {})
+    caps = ", ".join(f"{k}={v}" for k, v in meta.get("isa_caps", {}).items()) or "none"
+    ours_precision = (doc.get("cold_index", {}).get("ours") or {}).get("precision", "?")
+    head = [
+        f"{meta.get('cpu_model', '?')}, {meta.get('cores', '?')} cores; ours in {ours_precision} "
+        f"(MARGINALIA_PRECISION={meta.get('precision_setting', 'auto')}); instruction-set caps: {caps}",
+        "",
+    ]
 
     def add(label: str, *path: str, base_path: tuple[str, ...] | None = None, fmt: str = "{:.2f}") -> None:
         ours = _get(doc, *path)
@@ -184,7 +192,7 @@ def table(doc: dict) -> list[str]:
     )
     add("first answer from launch, s", "startup", "process", "first_answer_seconds")
     add("  via streamlit + browser, s", "startup", "app", "first_answer_seconds")
-    lines = _align(rows)
+    lines = head + _align(rows)
     lines += ["", "targets:"]
     for t in targets(doc):
         mark = {True: "met", False: "MISSED", None: "not measured"}[t.met]

@@ -88,6 +88,12 @@ def run_suite(plan: Plan) -> dict:
             "cpu": platform.processor() or platform.machine(),
             "cpu_model": _cpu_model(),
             "precision_setting": os.environ.get("MARGINALIA_PRECISION", "auto"),
+            # Instruction-set caps stand in for other CPUs (see bench/README.md); none is the CPU itself.
+            "isa_caps": {
+                name: os.environ[name]
+                for name in ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY")
+                if os.environ.get(name)
+            },
             "cores": os.cpu_count(),
             "load_avg_before": [round(x, 2) for x in load_before],
             "load_avg_after": [round(x, 2) for x in os.getloadavg()],

@@ -4,8 +4,9 @@ Two runtimes compute the same vectors (cosine >= 0.999 to sentence-transformers 
 >= 0.98 in int8):
 - openvino (default): the model converted once to OpenVINO's format, with mean pooling and
   normalisation folded in, cached beside the index. Fused kernels embed about twice as fast as
-  torch, in a quarter of the memory: in bf16 on CPUs that have it, else fp32, or on request in
-  int8 (quantized once with NNCF). A process that only asks questions never imports torch.
+  torch, in a quarter of the memory: in bf16 on CPUs that have it, else in int8 (quantized once
+  with NNCF) on CPUs with AVX-512 or VNNI, else fp32. A process that only asks questions never
+  imports torch.
 - torch: sentence-transformers itself, with bf16 autocast where the CPU has native bf16. It also
   does the one-time conversion.
 """
@@ -80,23 +81,97 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None) -> np.ndarray: ...
 
 
+# What each of oneDNN's instruction-set caps (ONEDNN_MAX_CPU_ISA) leaves on, of the features that
+# decide the precision. OpenVINO's matrix kernels come from oneDNN, so they obey the cap too.
+_BF16_UP = frozenset({"avx512", "avx512_vnni", "bf16"})
+_ISA_CAPS: dict[str, frozenset[str]] = {
+    "SSE41": frozenset(),
+    "AVX": frozenset(),
+    "AVX2": frozenset(),
+    "AVX2_VNNI": frozenset({"avx_vnni"}),
+    "AVX2_VNNI_2": frozenset({"avx_vnni"}),
+    "AVX512_CORE": frozenset({"avx512"}),
+    "AVX512_CORE_VNNI": frozenset({"avx512", "avx512_vnni"}),
+    "AVX512_CORE_BF16": _BF16_UP,
+    "AVX512_CORE_FP16": _BF16_UP,
+    "AVX10_1_512": _BF16_UP,
+    "AVX512_CORE_AMX": _BF16_UP,
+    "AVX512_CORE_AMX_FP16": _BF16_UP,
+    "AVX10_1_512_AMX": _BF16_UP,
+    "AVX10_1_512_AMX_FP16": _BF16_UP,
+}
+
+
+def isa_cap() -> str:
+    """oneDNN's instruction-set cap from the environment, or "" for none."""
+    return (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "").strip().upper()
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_features(flags: set[str] | None = None, cap: str | None = None) -> frozenset[str]:
+    """The CPU features that decide the embedding precision: avx512, avx512_vnni, avx_vnni, bf16.
+
+    Read from /proc/cpuinfo, then limited by ONEDNN_MAX_CPU_ISA when it is set (as oneDNN limits
+    its kernels), so a capped run also picks the precision that CPU would get.
+    """
+    flags = _cpu_flags() if flags is None else flags
+    if cap is None:
+        cap = isa_cap()
+    found = set()
+    if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= flags:
+        found.add("avx512")
+        if "avx512_vnni" in flags:
+            found.add("avx512_vnni")
+        if flags & {"avx512_bf16", "amx_bf16"}:
+            found.add("bf16")
+    if "avx_vnni" in flags:
+        found.add("avx_vnni")
+    allowed = _ISA_CAPS.get(cap.strip().upper())  # ALL, DEFAULT or an unknown name: no cap
+    return frozenset(found if allowed is None else found & allowed)
+
+
 def cpu_has_bf16() -> bool:
     """True when the CPU multiplies bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is slower."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+    return "bf16" in cpu_features()
+
+
+def resolve_precision(setting: str, features: frozenset[str] | None = None) -> str:
+    """The precision "auto" means on this CPU; any other setting is kept as it is.
+
+    bf16 where the CPU multiplies it natively; else int8 where it has AVX-512 or VNNI, whose int8
+    products ran 2.7x (VNNI) and 1.55x (AVX-512 alone) the fp32 speed (measured with oneDNN capped
+    to each); else fp32, since with AVX2 alone int8 ran at 0.75x the fp32 speed.
+    """
+    if setting != "auto":
+        return setting
+    features = cpu_features() if features is None else features
+    if "bf16" in features:
+        return "bf16"
+    if features & {"avx512", "avx512_vnni", "avx_vnni"}:
+        return "int8"
+    return "fp32"
 
 
 def cpu_tag() -> str:
-    """A short name for this kind of CPU: its model name and instruction-set flags, hashed."""
+    """A short name for this kind of CPU: its model name, instruction-set flags and oneDNN cap, hashed."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
         lines = []
     wanted = sorted({line for line in lines if line.startswith(("model name", "flags"))})
     text = "\n".join(wanted) or platform.processor() or platform.machine()
+    # A capped oneDNN compiles other kernels: its blobs must not be loaded uncapped, or the reverse.
+    if isa_cap():
+        text += "\ncap " + isa_cap()
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -170,22 +245,23 @@ class OpenVINOMiniLM:
     def __init__(self, cache_dir: Path, *, precision: str = "auto", batch_size: int = 16) -> None:
         import openvino as ov
 
-        # int8 on request, for CPUs without bf16: in fp32 even a perfect engine needs 0.47x the
-        # tutorial pipeline's time; int8 measured 75 against 33 passages/s (cosine 0.996). Not
-        # the default yet: with this calibration set recall@5 on dev fell from 0.902 to 0.893.
-        self.int8 = precision == "int8"
+        self.precision = resolve_precision(precision)
+        self.int8 = self.precision == "int8"
         xml = converted(model_dir(), cache_dir, int8=self.int8)
         # The compiled model is cached too, per kind of CPU (a folder may be shared between
         # machines): compiling takes 0.2-0.3 s, loading the compiled blob 0.1 s.
         compiled = xml.parent / f"compiled-{cpu_tag()}"
-        config: dict[str, object] = {"PERFORMANCE_HINT": "THROUGHPUT", "CACHE_DIR": str(compiled)}
-        if precision in ("bf16", "fp32") or self.int8:
+        config: dict[str, object] = {
+            "PERFORMANCE_HINT": "THROUGHPUT",
+            "CACHE_DIR": str(compiled),
             # int8 keeps its other operations in fp32: the same vectors on every CPU.
-            config["INFERENCE_PRECISION_HINT"] = "bf16" if precision == "bf16" else "f32"
+            "INFERENCE_PRECISION_HINT": "bf16" if self.precision == "bf16" else "f32",
+        }
         self._ov = ov
         self._model = ov.Core().compile_model(str(xml), "CPU", config)
         self.bf16 = str(self._model.get_property("INFERENCE_PRECISION_HINT")).endswith("bfloat16'>")
-        self.precision = "int8" if self.int8 else "bf16" if self.bf16 else "fp32"
+        if not self.int8:
+            self.precision = "bf16" if self.bf16 else "fp32"
         self._requests = int(self._model.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self._single = self._model.create_infer_request()
         self._single_lock = threading.Lock()

@@ -36,7 +36,9 @@ class Settings:
     )
     embed_batch: int = _setting(16, "Passages embedded per model call.")
     precision: str = _setting(
-        "auto", "Embedding precision: auto (bf16 where the CPU has it), bf16, fp32 or int8 (opt-in)."
+        "auto",
+        "Embedding precision: auto (bf16 where the CPU has it, else int8 with AVX-512 or VNNI, else fp32), "
+        "bf16, fp32 or int8.",
     )
     model_dir: Path = _setting(
         PROJECT_DIR / ".marginalia" / "models", "Folder for the embedding model converted for OpenVINO."

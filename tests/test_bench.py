@@ -24,10 +24,11 @@ def test_quick_bench_writes_results(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "targets:" in proc.stdout
+    assert "targets:" in proc.stdout and "instruction-set caps:" in proc.stdout
     doc = json.loads(out.read_text())
 
-    assert doc["meta"]["quick"] is True
+    assert doc["meta"]["quick"] is True and isinstance(doc["meta"]["isa_caps"], dict)
+    assert doc["cold_index"]["ours"]["precision"] in {"bf16", "int8", "fp32"}
     assert set(doc) >= {
         "meta",
         "machine",
