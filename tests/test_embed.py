@@ -156,7 +156,8 @@ def test_conversion_is_cached_and_made_whole(tmp_path: Path, embedder, monkeypat
     assert converted(model_dir(), cache) == xml
     texts = ["Revenge is a kind of wild justice", "Of gardens"]
     again = OpenVINOMiniLM(cache, precision="fp32").embed(texts)
-    assert (again * embedder.embed(texts)).sum(axis=1).min() >= 0.999
+    floor = 0.98 if embedder.precision == "int8" else 0.999  # the default embedder may be int8
+    assert (again * embedder.embed(texts)).sum(axis=1).min() >= floor
     [compiled] = xml.parent.glob("compiled-*")  # the compiled model, kept for the next process
     assert any(compiled.iterdir())
     from_blob = OpenVINOMiniLM(cache, precision="fp32").embed(texts)
