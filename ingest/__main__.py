@@ -79,7 +79,8 @@ class _ProgressBar:
         if stage != self.stage:
             self.close()
             label = {
-                "model": "loading the embedding model",
+                # The first load on a machine converts (and on some CPUs quantizes) it: 10-30 s once.
+                "model": "loading the embedding model (made for this CPU the first time: 10-30 s)",
                 "embed": "embedding chunks",
                 "keyword": "keyword index",
             }.get(stage, stage)

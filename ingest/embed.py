@@ -337,16 +337,18 @@ def converted(source: Path, cache_dir: Path, *, int8: bool = False) -> Path:
     xml = folder / "model.xml"
     if xml.is_file():
         return xml
-    log.info("converting the embedding model for OpenVINO into %s (once)", folder)
+    # int8 is quantized from the fp32 copy, itself cached: a machine converts only once.
+    fp32 = converted(source, cache_dir) if int8 else None
+    log.info(
+        "%s the embedding model for OpenVINO into %s (once)", "quantizing" if int8 else "converting", folder
+    )
     cache_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".convert-", dir=cache_dir))
     try:
-        convert(source, work / "model.xml")
-        if int8:
-            quantize(work / "model.xml", work / "int8" / "model.xml")
-            for name in ("model.xml", "model.bin"):
-                (work / "int8" / name).replace(work / name)
-            shutil.rmtree(work / "int8")
+        if fp32 is None:
+            convert(source, work / "model.xml")
+        else:
+            quantize(fp32, work / "model.xml")
         try:
             work.rename(folder)  # whole or not at all; another process may have won the race
         except OSError:
@@ -422,8 +424,11 @@ def quantize(xml: Path, out: Path) -> None:
     NNCF's post-training quantization with its transformer preset (which keeps the parts that
     lose accuracy in int8, such as layer norms, in floating point). The 160 calibration passages
     are every 19th chunk of the shipped corpus, title included as embedded, fixed so that the
-    int8 model is the same whatever corpus a user indexes. Measured: cosine to fp32 0.996 mean,
-    0.992 min on 320 other passages, and the same dev metrics as fp32.
+    int8 model is the same whatever corpus a user indexes. Measured against fp32 on the 2,884
+    other chunks of the shipped corpus: cosine 0.997 mean, 0.994 min; the dense top 5 of 300
+    sentence queries agree on 90% of passages (bf16: 99%). Other settings tried did no better
+    for the speed: NNCF's performance preset, other SmoothQuant alphas or none, full bias
+    correction, twice the passages; keeping a layer in fp32 gained 1-2 points for 20% less speed.
     """
     import nncf
     import openvino as ov

@@ -32,7 +32,7 @@ class Outcome:
 
 def reindex(settings: Settings, *, notes: tuple[str, ...] = ()) -> Outcome:
     """Run the incremental ingest with a progress bar in the current container."""
-    bar = st.progress(0.0, text="Loading the embedding model…")
+    bar = st.progress(0.0, text="Loading the embedding model (made for this CPU the first time: 10-30 s)…")
 
     def progress(stage: str, done: int, total: int) -> None:
         low, high, label = _STAGES.get(stage, (0.0, 1.0, stage))
