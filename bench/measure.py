@@ -78,6 +78,16 @@ def pid_peak_rss_mb(pid: int) -> float | None:
     return None
 
 
+def stop(proc: subprocess.Popen, *, grace: float = 20) -> None:
+    """End a child server: SIGTERM, then SIGKILL if it is still there after `grace` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def child_env() -> dict[str, str]:
     """The environment for phases: offline, no telemetry, quiet progress bars."""
     env = dict(os.environ)

@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from bench.measure import BenchError, child_env, pid_peak_rss_mb
+from bench.measure import BenchError, child_env, pid_peak_rss_mb, stop
 
 
 def free_port() -> int:
@@ -61,10 +61,5 @@ class ChromaServer:
         if self.proc is None:
             return
         self.peak_rss_mb = pid_peak_rss_mb(self.proc.pid)
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc)
         self.proc = None

@@ -13,7 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.measure import PROJECT_DIR, child_env, pid_peak_rss_mb
+from bench.measure import PROJECT_DIR, child_env, pid_peak_rss_mb, stop
 from bench.server import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -94,11 +94,7 @@ def app_first_answer(spec: dict) -> dict:
             answer = page.get_by_test_id("stChatMessage").nth(1).inner_text()
             peak = pid_peak_rss_mb(proc.pid)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
             browser.close()
     return {
         "first_answer_seconds": round(seconds, 2),

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.measure import stop
 from bench.startup import CHROMIUM, CHROMIUM_ARGS
 from ingest.settings import Settings
 
@@ -69,12 +70,7 @@ def server(shipped_index: Settings, tmp_path_factory: pytest.TempPathFactory) ->
             _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc, log_path)
             yield f"http://127.0.0.1:{port}/", corpus
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
 
 @pytest.fixture
