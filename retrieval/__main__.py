@@ -20,7 +20,7 @@ from retrieval.assistant import Assistant
 from retrieval.evaluate import score
 from retrieval.record import answer_dict, answer_markdown
 from retrieval.snapshot import Filters
-from retrieval.types import Answer, Turn
+from retrieval.types import Answer, Turn, turn_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +73,7 @@ def ask_all(assistant: Assistant, questions: list[dict], *, k: int | None = None
         history: list[Turn] = []
         if q.get("follows") in turns:
             prev_history, prev = turns[q["follows"]]
-            history = [*prev_history, Turn(prev.question, prev.text, prev.standalone)]
+            history = [*prev_history, turn_of(prev)]
         began = time.perf_counter()
         answer = assistant.ask(q["question"], history, k=k)
         ms = round((time.perf_counter() - began) * 1000, 1)

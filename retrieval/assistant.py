@@ -15,7 +15,7 @@ from ingest.keyword import KeywordIndex
 from ingest.pipeline import catalog_path, keyword_path, keyword_text
 from ingest.settings import Settings
 from ingest.store import VectorStore
-from retrieval.conversation import standalone
+from retrieval.conversation import is_follow_up, standalone
 from retrieval.factory import make_answerer
 from retrieval.search import Searcher
 from retrieval.snapshot import Filters, Snapshot
@@ -84,9 +84,17 @@ class Assistant:
         return self.snapshot.texts.get(essay_id)
 
     def retrieve(
-        self, query: str, *, k: int | None = None, filters: Filters = Filters(), focus: str = ""
+        self,
+        query: str,
+        *,
+        k: int | None = None,
+        filters: Filters = Filters(),
+        focus: str = "",
+        context: Sequence[str] = (),
     ) -> list[Passage]:
-        return self.searcher.search(query, k=k or self.settings.top_k, filters=filters, focus=focus).passages
+        return self.searcher.search(
+            query, k=k or self.settings.top_k, filters=filters, focus=focus, context=context
+        ).passages
 
     def ask(
         self,
@@ -129,7 +137,9 @@ class Assistant:
         condense = getattr(answerer, "condense", None)
         query = condense(question, history) if condense and history else standalone(question, history)
         focus = question if query != question else ""
-        return question, query, self.retrieve(query, k=k, filters=filters, focus=focus)
+        # A follow-up stays with the essays the conversation is about, unless it names others.
+        context = history[-1].essays if history and is_follow_up(question) else ()
+        return question, query, self.retrieve(query, k=k, filters=filters, focus=focus, context=context)
 
     def checked(self, answer: Answer) -> Answer:
         """Re-verify every citation against the stored text, whoever produced it."""

@@ -23,6 +23,10 @@ ESSAY_SHARE = 0.5  # an essay is quoted when its passages score at least this sh
 LIMIT, LIST_LIMIT = 4, 6  # sentences quoted at most
 RATIO, LIST_RATIO = 0.6, 0.45  # a quoted sentence scores at least this share of the best one
 SUPPORT_MIN = 0.39  # share of the question's weighted words the best sentence must carry
+# ... or this lower share when a passage is this close in meaning to the question (cosine), as a
+# question in other words than the essay's is: measured on questions phrased away from the text.
+CLOSE_SUPPORT_MIN, CLOSE_SIMILARITY = 0.28, 0.5
+SIMILARITY_WEIGHT = 0.2  # a sentence from a passage closer in meaning ranks higher, at equal support
 _LIST_CUES = re.compile(
     r"\b(what|which)\s+(are|were|two|three|four|several|mistakes|missions|methods|ingredients|rules|purposes)\b"
     r"|\b(list|name)\b|\b(two|three|four|five|several|various)\s+\w+s\b",
@@ -49,7 +53,8 @@ class Sentence:
     start: int
     end: int
     text: str
-    score: float
+    score: float  # what ranks the sentences: support, plus its passage's closeness in meaning
+    support: float  # the share of the question's words it carries, length-weighted, plus rank
 
 
 class ExtractiveAnswerer:
@@ -74,7 +79,7 @@ class ExtractiveAnswerer:
             return self._refuse(question, passages)
         names = set(tokenize(" ".join(re.findall(r"\b[A-Z][a-z]+\b|\b\d+\b", question))))
         sentences = self._score(passages, terms, context_terms, names)
-        if not sentences or not self._supported(question, sentences):
+        if not sentences or not self._supported(question, sentences, passages):
             return self._refuse(question, passages)
         chosen = self._choose(_focused(sentences, passages), listing=bool(_LIST_CUES.search(question)))
         return self._compose(question, chosen, passages, listing=bool(_LIST_CUES.search(question)))
@@ -116,8 +121,8 @@ class ExtractiveAnswerer:
             # Long sentences match more words by chance; the passage's rank is evidence too.
             length = 1.0 / (1.0 + max(0, size - 25) / 50)
             lead = 0.05 if j == 0 else 0.0
-            score = (own + 0.3 * ctx) * length + 0.12 / max(1, p.rank) + lead
-            out.append(Sentence(p, s, e, text, score))
+            support = (own + 0.3 * ctx) * length + 0.12 / max(1, p.rank) + lead
+            out.append(Sentence(p, s, e, text, support + SIMILARITY_WEIGHT * p.similarity, support))
         return sorted(out, key=lambda x: -x.score)
 
     def _candidates(
@@ -142,8 +147,9 @@ class ExtractiveAnswerer:
             out.append((p, s, e, j, len(words), text[s:e], set(words) | meta))
         return out
 
-    def _supported(self, question: str, sentences: list[Sentence]) -> bool:
-        if sentences[0].score < SUPPORT_MIN:
+    def _supported(self, question: str, sentences: list[Sentence], passages: Sequence[Passage]) -> bool:
+        close = max((p.similarity for p in passages), default=0.0) >= CLOSE_SIMILARITY
+        if max(s.support for s in sentences) < (CLOSE_SUPPORT_MIN if close else SUPPORT_MIN):
             return False
         top = [s.text for s in sentences[:3]]
         count = _COUNT.search(question)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 CANDIDATES = 60  # from each ranker before fusion
 DENSE_WEIGHT = 0.35
 MENTION_BONUS = 0.3  # a named essay outranks what merely sounds alike
+CONTEXT_BONUS = 0.1  # a follow-up's passages from the essays the conversation is about
 AUTHOR_BONUS = 0.1
 PHRASE_BONUS = 0.6
 ESSAY_WEIGHT = 0.1  # an essay whose many passages match is likelier the one meant
@@ -44,8 +46,20 @@ class Searcher:
         # Map keyword positions onto snapshot positions once, not per question.
         self._kw_to_snap = np.array([snapshot.position.get(cid, -1) for cid in keyword.ids], dtype=np.int64)
 
-    def search(self, query: str, *, k: int = 5, filters: Filters = Filters(), focus: str = "") -> Ranked:
-        """Top-k passages for the query; `focus` is the latest question when query has context added."""
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 5,
+        filters: Filters = Filters(),
+        focus: str = "",
+        context: Sequence[str] = (),
+    ) -> Ranked:
+        """Top-k passages for the query.
+
+        `focus` is the latest question when the query has the conversation added; `context` the
+        essays the conversation is about, which a follow-up favours unless it names essays itself.
+        """
         snap = self.snapshot
         n = len(snap.chunks)
         if n == 0:
@@ -71,6 +85,8 @@ class Searcher:
         found = self.mentions.find(query)
         if found.essays:
             fused[snap.chunks_of(set(found.essays))] += MENTION_BONUS
+        if context and not (found.essays or (focus and self.mentions.find(focus).authors)):
+            fused[snap.chunks_of(set(context) & set(snap.essays))] += CONTEXT_BONUS
         if found.authors:
             authored = {eid for eid, e in snap.essays.items() if e.author in found.authors}
             fused[snap.chunks_of(authored)] += AUTHOR_BONUS
@@ -88,7 +104,13 @@ class Searcher:
         groups = _groups(found.essays, found.authors, snap)
         chosen = _diverse(_interleave(order, groups, snap) if len(groups) > 1 else order, snap, k)
         passages = [
-            Passage(snap.chunks[i], snap.essays[snap.chunks[i].essay_id], float(fused[i]), rank)
+            Passage(
+                snap.chunks[i],
+                snap.essays[snap.chunks[i].essay_id],
+                float(fused[i]),
+                rank,
+                dense.get(snap.chunks[i].id, 0.0),
+            )
             for rank, i in enumerate(chosen, 1)
         ]
         return Ranked(passages, dense)

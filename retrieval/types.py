@@ -25,12 +25,17 @@ class EssayInfo:
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrieved chunk with its essay's details and its fused relevance score."""
+    """A retrieved chunk with its essay's details, its fused relevance score and its rank.
+
+    `similarity` is the cosine of its vector to the query's (0 when the dense search did not
+    return it): how close in meaning it is, whatever words the question uses.
+    """
 
     chunk: Chunk
     essay: EssayInfo
     score: float
     rank: int = 0
+    similarity: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -49,11 +54,12 @@ class Citation:
 
 @dataclass(frozen=True)
 class Turn:
-    """One earlier exchange in a conversation."""
+    """One earlier exchange in a conversation; `essays` are those its answer drew on."""
 
     question: str
     answer: str = ""
     standalone: str = ""
+    essays: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,16 @@ class Answer:
     standalone: str = ""
     notice: str = ""
     mode: str = "extractive"
+
+
+def turn_of(answer: Answer) -> Turn:
+    """An answer as a Turn of the conversation: the essays it cites, else those of its best passages."""
+    cited = [c.essay for c in answer.citations]
+    essays = cited or [p.chunk.essay_id for p in answer.passages[:CONTEXT_PASSAGES]]
+    return Turn(answer.question, answer.text, answer.standalone, tuple(dict.fromkeys(essays)))
+
+
+CONTEXT_PASSAGES = 2  # a refusal's closest passages that still say what the talk is about
 
 
 class Answerer(Protocol):

@@ -16,7 +16,7 @@ from retrieval.assistant import Assistant
 from retrieval.conversation import standalone
 from retrieval.evaluate import score
 from retrieval.snapshot import Filters
-from retrieval.types import CANNOT_ANSWER, Turn
+from retrieval.types import CANNOT_ANSWER, turn_of
 
 KIDAL = "France contributed, by design or by accident, to what evolved into a de facto partition of Mali"
 
@@ -56,11 +56,47 @@ def test_a_tampered_citation_is_not_verified(small: Assistant) -> None:
 
 def test_follow_up_is_rewritten_and_answered_from_the_same_essay(small: Assistant) -> None:
     first = small.ask("What are the two methods of curing the mischiefs of faction in Federalist No. 10?")
-    history = [Turn(first.question, first.text, first.standalone)]
+    history = [turn_of(first)]
     follow = small.ask("Why does he reject the first of those?", history)
     assert "mischiefs of faction" in follow.standalone
     assert follow.passages[0].chunk.essay_id.startswith("federalist/10-")
     assert standalone("What does Bacon say about travel?", history) == "What does Bacon say about travel?"
+
+
+def test_a_follow_up_stays_with_the_essays_the_conversation_is_about(shipped_assistant: Assistant) -> None:
+    shipped = shipped_assistant
+    first = shipped.ask("What does Bacon say about death?")
+    turn = turn_of(first)
+    assert turn.essays == ("bacon/02-of-death.md",)  # the essays its answer cites
+    follow = shipped.ask("And what does he think is the best way for a life to close?", [turn])
+    # "Nunc dimittis" shares no word with the question; the conversation's essay brings it in.
+    assert any("Nunc dimittis" in p.chunk.text for p in follow.passages)
+    assert not follow.refused
+
+
+def test_a_refusal_keeps_its_closest_essays_for_the_next_question(small: Assistant) -> None:
+    refused = small.ask("What does Emerson say about Darwin?")
+    assert refused.refused
+    assert turn_of(refused).essays == tuple(dict.fromkeys(p.chunk.essay_id for p in refused.passages[:2]))
+
+
+def test_a_question_in_other_words_is_answered_when_a_passage_is_close_in_meaning(
+    shipped_assistant: Assistant, monkeypatch
+) -> None:
+    from retrieval import extractive
+
+    shipped = shipped_assistant
+    question = (
+        "When does the author say it was already clear that mistreatment of civilians by Malian troops "
+        "would feed the fighting, and what does he fault outsiders for?"
+    )
+    answer = shipped.ask(question)
+    assert not answer.refused and answer.citations
+    assert {c.essay for c in answer.citations} == {"sahel/could-malis-coup-have-been-avoided-part-two.txt"}
+    assert max(p.similarity for p in answer.passages) >= extractive.CLOSE_SIMILARITY
+    # Its words alone would not carry it: judged by them only, it is refused.
+    monkeypatch.setattr(extractive, "CLOSE_SIMILARITY", 2.0)
+    assert shipped.ask(question).refused
 
 
 @pytest.mark.parametrize(

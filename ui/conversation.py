@@ -11,13 +11,13 @@ from ingest.embed import BackgroundEmbedder
 from retrieval.assistant import Assistant
 from retrieval.record import answer_markdown
 from retrieval.snapshot import Filters
-from retrieval.types import Answer, Turn
+from retrieval.types import Answer, Turn, turn_of
 from ui.markup import escape
 
 
 def turns(answers: Sequence[Answer]) -> list[Turn]:
     """The conversation so far, as the assistant reads it for a follow-up question."""
-    return [Turn(a.question, a.text, a.standalone) for a in answers]
+    return [turn_of(a) for a in answers]
 
 
 def transcript(answers: Sequence[Answer]) -> str:
