@@ -58,14 +58,17 @@ class MentionFinder:
             if collection.rstrip("s") in lowered:
                 for m in _NUMBER_REF.finditer(question):
                     essays |= self._numbers.get((collection, m.group(1).lstrip("0")), set())
-        authors = {
+        phrases = tuple(_norm(p) for p in _QUOTED.findall(question) if len(p.split()) >= 3)
+        return Mentions(frozenset(essays), self.authors(question), phrases)
+
+    def authors(self, question: str) -> frozenset[str]:
+        """The authors a question names by surname (cheap: no title is matched)."""
+        return frozenset(
             full
             for surname, names in self._authors.items()
             if re.search(rf"\b{surname}\b", question)
             for full in names
-        }
-        phrases = tuple(_norm(p) for p in _QUOTED.findall(question) if len(p.split()) >= 3)
-        return Mentions(frozenset(essays), frozenset(authors), phrases)
+        )
 
 
 def _title_aliases(title: str) -> list[str]:

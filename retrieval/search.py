@@ -85,8 +85,8 @@ class Searcher:
         found = self.mentions.find(query)
         if found.essays:
             fused[snap.chunks_of(set(found.essays))] += MENTION_BONUS
-        if context and not (found.essays or (focus and self.mentions.find(focus).authors)):
-            fused[snap.chunks_of(set(context) & set(snap.essays))] += CONTEXT_BONUS
+        if context and not (found.essays or (focus and self.mentions.authors(focus))):
+            fused[snap.chunks_of(set(context))] += CONTEXT_BONUS
         if found.authors:
             authored = {eid for eid, e in snap.essays.items() if e.author in found.authors}
             fused[snap.chunks_of(authored)] += AUTHOR_BONUS

@@ -76,14 +76,14 @@ class Answer:
     mode: str = "extractive"
 
 
+CONTEXT_PASSAGES = 2  # a refusal's closest passages that still say what the talk is about
+
+
 def turn_of(answer: Answer) -> Turn:
     """An answer as a Turn of the conversation: the essays it cites, else those of its best passages."""
     cited = [c.essay for c in answer.citations]
     essays = cited or [p.chunk.essay_id for p in answer.passages[:CONTEXT_PASSAGES]]
     return Turn(answer.question, answer.text, answer.standalone, tuple(dict.fromkeys(essays)))
-
-
-CONTEXT_PASSAGES = 2  # a refusal's closest passages that still say what the talk is about
 
 
 class Answerer(Protocol):
