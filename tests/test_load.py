@@ -36,12 +36,17 @@ def write(root: Path, name: str, data: str | bytes) -> Path:
 # --- the shipped corpus ---------------------------------------------------------------------------
 
 
-def test_every_gold_quote_is_in_its_essays_clean_text(corpus_dir: Path) -> None:
-    rows = [json.loads(line) for line in (PROJECT_DIR / "eval/dev.jsonl").read_text().splitlines() if line]
+@pytest.mark.parametrize("name", ["dev", "paraphrased", "tune", "test"])
+def test_every_gold_quote_is_in_its_essays_clean_text(corpus_dir: Path, name: str) -> None:
+    path = PROJECT_DIR / f"eval/{name}.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    assert len({row["id"] for row in rows}) == len(rows)
+    ids = {row["id"] for row in rows}
+    assert all(row["follows"] in ids for row in rows if row.get("follows"))
     essay_ids = {eid for row in rows for eid in row["essay"]}
     texts = {eid: load(corpus_dir / eid, corpus_dir).text for eid in essay_ids}
     quotes = [(row["id"], quote, row["essay"]) for row in rows for quote in row["gold_quotes"]]
-    assert len(quotes) > 50
+    assert len(quotes) > 30
     missing = [(qid, quote) for qid, quote, eids in quotes if not any(quote in texts[e] for e in eids)]
     assert missing == []
 
