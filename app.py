@@ -29,7 +29,7 @@ def open_assistant(settings: Settings) -> Assistant:
 
     The model loads in the background meanwhile, so the page and the chat box show at once.
     """
-    embedder = BackgroundEmbedder(lambda: load_embedder(settings))
+    embedder = BackgroundEmbedder(lambda: load_embedder(settings), settings.embed_model)
     return Assistant(settings, embedder=embedder)
 
 

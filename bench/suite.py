@@ -88,6 +88,7 @@ def run_suite(plan: Plan) -> dict:
             "cpu": platform.processor() or platform.machine(),
             "cpu_model": _cpu_model(),
             "precision_setting": os.environ.get("MARGINALIA_PRECISION", "auto"),
+            "embed_model": os.environ.get("MARGINALIA_EMBED_MODEL") or "all-MiniLM-L6-v2",
             # Instruction-set caps stand in for other CPUs (see bench/README.md); none is the CPU itself.
             "isa_caps": {
                 name: os.environ[name]

@@ -94,9 +94,10 @@ class ReusingEmbedder:
     """Looks vectors up by exact embedding text, then by paragraph; embeds the rest with the real model."""
 
     def __init__(self, folder: Path) -> None:
-        from ingest.embed import MODEL_NAME
+        from ingest.models import MINILM
 
-        self.name = MODEL_NAME  # the vectors are this model's, so the index version stays the same
+        # The vectors are this model's, so the index version stays the same.
+        self.name, self.dimensions = MINILM.name, MINILM.dimensions
         self.vectors = np.load(folder / "vectors.npy")
         keys = json.loads((folder / "texts.json").read_text())
         self.by_text = {t: i for i, t in enumerate(keys["texts"])}

@@ -24,6 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("corpus", nargs="?", type=Path, help="folder of essays (default: corpus/)")
     parser.add_argument("--index", type=Path, help="index folder (default: .marginalia/index)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    parser.add_argument(
+        "--model",
+        choices=["all-MiniLM-L6-v2", "all-mpnet-base-v2"],
+        help="embedding model (default: all-MiniLM-L6-v2); a change rebuilds the index",
+    )
     parser.add_argument("--chroma-host", help="use the Chroma server on this host")
     parser.add_argument("--chroma-port", type=int, help="Chroma server port")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -35,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             index_dir=args.index,
             chroma_host=args.chroma_host,
             chroma_port=args.chroma_port,
+            embed_model=args.model,
         )
         with _ProgressBar(enabled=not args.json and sys.stderr.isatty()) as bar:
             summary = run_ingest(settings, progress=bar.update)
@@ -81,11 +87,11 @@ class _ProgressBar:
             label = {
                 # The first load on a machine converts (and on some CPUs quantizes) it: 10-30 s once.
                 "model": "loading the embedding model (made for this CPU the first time: 10-30 s)",
-                "embed": "embedding chunks",
+                "embed": "embedding passages and sentences",
                 "keyword": "keyword index",
             }.get(stage, stage)
             self.bar, self.stage = (
-                tqdm(total=total, desc=label, unit=" chunks" if stage == "embed" else ""),
+                tqdm(total=total, desc=label, unit=" texts" if stage == "embed" else ""),
                 stage,
             )
         if self.bar is not None:

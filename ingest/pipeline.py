@@ -19,12 +19,14 @@ import numpy as np
 
 from ingest.catalog import Catalog
 from ingest.chunk import CHUNKER_VERSION, chunk_essay, embedding_text
-from ingest.embed import DIMENSIONS, MODEL_NAME, Embedder, load_embedder
+from ingest.embed import Embedder, load_embedder
 from ingest.errors import MarginaliaError, RejectedFile
 from ingest.essay import Chunk, Essay, content_hash
 from ingest.keyword import KeywordIndex
 from ingest.load import corpus_files, load_essay
 from ingest.lock import index_lock
+from ingest.models import spec
+from ingest.sentences import SENTENCES_VERSION, sentence_id, sentence_units
 from ingest.settings import Settings
 from ingest.store import VectorStore
 
@@ -36,7 +38,7 @@ Progress = Callable[[str, int, int], None]
 _GROUP = 1024  # chunks embedded and written per step: bounds memory and the work a kill loses
 # (measured: 1,024 embeds at 164 passages/s against 122 with 256, as batches sort by length
 # over more texts and the inference queue drains less often; peak memory the same)
-_PREFETCH = 64  # a change of up to this many chunks is embedded while the store opens
+_PREFETCH = 320  # a change of up to this many texts (chunks and sentences) is embedded while the store opens
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Summary:
     unchanged: list[str] = field(default_factory=list)
     rejected: list[dict[str, str]] = field(default_factory=list)
     chunks: int = 0
+    sentences: int = 0
     total_chunks: int = 0
     rebuilt: bool = False
     seconds: float = 0.0
@@ -69,8 +72,9 @@ def keyword_path(settings: Settings) -> Path:
     return settings.index_dir / "keyword"
 
 
-def index_version() -> dict[str, str]:
-    return {"embed_model": MODEL_NAME, "chunker": CHUNKER_VERSION}
+def index_version(settings: Settings) -> dict[str, str]:
+    """What the index's vectors are made with: a change of any of these rebuilds it."""
+    return {"embed_model": settings.embed_model, "chunker": CHUNKER_VERSION, "sentences": SENTENCES_VERSION}
 
 
 def run_ingest(
@@ -147,7 +151,7 @@ class _Run:
         """
         if self.settings.chroma_host:
             return False
-        version = index_version()
+        version = index_version(self.settings)
         if any(self.catalog.get_meta(k) != v for k, v in version.items()):
             return False
         try:
@@ -180,7 +184,7 @@ class _Run:
         measured, one changed essay of 17 chunks re-indexes in 2.2 s instead of 2.5 s. A large
         change is embedded in groups, with progress, as usual.
         """
-        texts = [embedding_text(c, essay.title) for essay in todo for c in chunk_essay(essay)]
+        texts = [t for w in map(_work, todo) for t in (*w.passages, *w.sentences)]
         if not 0 < len(texts) <= _PREFETCH:
             return
         given = self._embedder
@@ -203,11 +207,11 @@ class _Run:
             ready.update(zip(missing, self.embedder.embed(missing, progress=step), strict=True))
         step(len(texts) - len(missing))
         if not texts:
-            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+            return np.zeros((0, spec(self.settings.embed_model).dimensions), dtype=np.float32)
         return np.stack([ready[t] for t in texts])
 
     def _check_version(self) -> None:
-        version = index_version()
+        version = index_version(self.settings)
         stored = {k: self.catalog.get_meta(k) for k in version}
         if stored == version and self.store.version() == version:
             return
@@ -222,14 +226,26 @@ class _Run:
 
     def _reconcile(self) -> set[str]:
         """Repair what a killed run left: stray vectors go; essays missing vectors are redone."""
-        if self.store.count() == self.catalog.chunk_count():
-            return set()
-        expected = {c.id: essay.id for essay, chunks in self.catalog.chunks() for c in chunks}
-        present = self.store.ids()
-        stray = sorted(present - set(expected))
-        if stray:
-            self.store.delete_ids(stray)
-        return {essay_id for cid, essay_id in expected.items() if cid not in present}
+        expected: dict[str, str] = {}
+        sentences: dict[str, str] = {}
+        for essay, chunks in self.catalog.chunks():
+            for c in chunks:
+                expected[c.id] = essay.id
+                for n in range(len(sentence_units(essay.text, c))):
+                    sentences[sentence_id(c.id, n)] = essay.id
+        redo: set[str] = set()
+        for wanted, count, ids, delete in (
+            (expected, self.store.count, self.store.ids, self.store.delete_ids),
+            (sentences, self.store.sentence_count, self.store.sentence_ids, self.store.delete_sentences),
+        ):
+            if count() == len(wanted):
+                continue
+            present = ids()
+            stray = sorted(present - set(wanted))
+            if stray:
+                delete(stray)
+            redo |= {essay_id for vid, essay_id in wanted.items() if vid not in present}
+        return redo
 
     def _scan(self, records: dict, redo: set[str]) -> list[Essay]:
         files = corpus_files(self.settings.corpus_dir)
@@ -254,20 +270,20 @@ class _Run:
         return todo
 
     def _index(self, todo: list[Essay], records: dict) -> None:
-        work = [(essay, chunk_essay(essay)) for essay in todo]
-        total = sum(len(chunks) for _, chunks in work)
+        work = [_work(essay) for essay in todo]
+        total = sum(w.size for w in work)
         done = 0
-        group: list[tuple[Essay, list[Chunk]]] = []
-        for essay, chunks in work:
-            group.append((essay, chunks))
-            if sum(len(c) for _, c in group) >= _GROUP:
+        group: list[_Work] = []
+        for item in work:
+            group.append(item)
+            if sum(len(w.chunks) for w in group) >= _GROUP:
                 done = self._write(group, records, done, total)
                 group = []
         if group:
             self._write(group, records, done, total)
 
-    def _write(self, group: list[tuple[Essay, list[Chunk]]], records: dict, done: int, total: int) -> int:
-        texts = [embedding_text(c, essay.title) for essay, chunks in group for c in chunks]
+    def _write(self, group: list[_Work], records: dict, done: int, total: int) -> int:
+        texts = [t for w in group for t in (*w.passages, *w.sentences)]
         self.progress("embed", done, total)
 
         def step(n: int) -> None:
@@ -277,19 +293,30 @@ class _Run:
 
         vectors = self._vectors(texts, step)
         row = 0
-        for essay, chunks in group:
+        for w in group:
+            essay, chunks = w.essay, w.chunks
+            passages, row = vectors[row : row + len(chunks)], row + len(chunks)
+            sentences, row = vectors[row : row + len(w.sentences)], row + len(w.sentences)
+            # Sentences first, chunks next, the catalog row last: a kill anywhere leaves the essay
+            # not indexed, and the next run redoes it.
             self.store.delete_essay(essay.id)
+            if w.sentences:
+                self.store.add_sentences(
+                    [sentence_id(chunks[i].id, n) for i, n in w.owners],
+                    sentences,
+                    [_metadata(essay, chunks[i]) for i, _ in w.owners],
+                )
             if chunks:
                 self.store.add(
                     [c.id for c in chunks],
-                    vectors[row : row + len(chunks)],
+                    passages,
                     [_metadata(essay, c) for c in chunks],
                     [c.text for c in chunks],
                 )
-            row += len(chunks)
             self.catalog.put(essay, chunks)
             (self.summary.updated if essay.id in records else self.summary.added).append(essay.id)
             self.summary.chunks += len(chunks)
+            self.summary.sentences += len(w.sentences)
         return done
 
     @property
@@ -314,6 +341,33 @@ class _Run:
                 texts.append(keyword_text(c, essay))
         KeywordIndex.build(ids, texts, generation, KeywordIndex.saved_tokens(folder)).save(folder)
         self.progress("keyword", 1, 1)
+
+
+@dataclass(frozen=True)
+class _Work:
+    """An essay to index and what is embedded for it: each chunk with its title, then each of its
+    sentences alone; `owners` gives each sentence's chunk (position in `chunks`) and number there."""
+
+    essay: Essay
+    chunks: list[Chunk]
+    passages: list[str]
+    sentences: list[str]
+    owners: list[tuple[int, int]]
+
+    @property
+    def size(self) -> int:
+        return len(self.passages) + len(self.sentences)
+
+
+def _work(essay: Essay) -> _Work:
+    """An essay's chunks, and the passages and sentences to embed for them."""
+    chunks = chunk_essay(essay)
+    sentences, owners = [], []
+    for i, c in enumerate(chunks):
+        for n, (s, e) in enumerate(sentence_units(essay.text, c)):
+            sentences.append(essay.text[s:e])
+            owners.append((i, n))
+    return _Work(essay, chunks, [embedding_text(c, essay.title) for c in chunks], sentences, owners)
 
 
 def keyword_text(chunk: Chunk, essay: Essay) -> str:

@@ -11,7 +11,11 @@ from typing import Any
 from ingest.errors import SettingsError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-_CHOICES = {"embed_backend": ("openvino", "torch"), "precision": ("auto", "bf16", "fp32", "int8")}
+_CHOICES = {
+    "embed_backend": ("openvino", "torch"),
+    "precision": ("auto", "bf16", "fp32", "int8"),
+    "embed_model": ("all-MiniLM-L6-v2", "all-mpnet-base-v2"),
+}
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -31,6 +35,11 @@ class Settings:
     chroma_token: str = _setting("", "Bearer token sent to the Chroma server, if it requires one.")
     collection: str = _setting("marginalia", "Chroma collection name.")
     max_file_mb: float = _setting(5.0, "Files larger than this are rejected with a size error.")
+    embed_model: str = _setting(
+        "all-MiniLM-L6-v2",
+        "Embedding model: all-MiniLM-L6-v2 (packaged) or all-mpnet-base-v2 (make install-mpnet first). "
+        "Changing it rebuilds the index.",
+    )
     embed_backend: str = _setting(
         "openvino", "Embedding runtime: openvino (fast, converted once) or torch (sentence-transformers)."
     )
@@ -41,7 +50,8 @@ class Settings:
         "bf16, fp32 or int8.",
     )
     model_dir: Path = _setting(
-        PROJECT_DIR / ".marginalia" / "models", "Folder for the embedding model converted for OpenVINO."
+        PROJECT_DIR / ".marginalia" / "models",
+        "Folder for installed embedding models and their copies converted for OpenVINO.",
     )
     lock_timeout: float = _setting(30.0, "Seconds an ingest waits for another ingest to finish.")
     top_k: int = _setting(5, "Passages retrieved per question.")

@@ -15,6 +15,7 @@ from ingest.settings import Settings
 log = logging.getLogger(__name__)
 
 _ADD_BATCH = 2000  # stay well under Chroma's max batch size
+_VERSION_KEYS = {"embed_model", "chunker", "sentences"}
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,8 @@ class Hit:
 
 
 class VectorStore:
-    """A Chroma collection of chunk vectors with essay metadata, cosine space, no embedding function."""
+    """Chroma collections of chunk and sentence vectors with essay metadata, cosine space, no
+    embedding function."""
 
     def __init__(self, settings: Settings) -> None:
         os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -54,18 +56,27 @@ class VectorStore:
                 )
         except Exception as err:  # chromadb raises many types for an unreachable or refusing server
             raise StoreUnavailable(_unavailable(settings, err)) from err
-        self._collection = None
+        self._collections: dict[str, object] = {}
 
     @property
     def collection(self):
-        if self._collection is None:
-            self._collection = self._call(
+        """Chunk vectors."""
+        return self._get(self._settings.collection)
+
+    @property
+    def sentences(self):
+        """Sentence vectors (ids `<chunk id>/<n>`), with the same essay metadata as their chunks."""
+        return self._get(f"{self._settings.collection}-sentences")
+
+    def _get(self, name: str):
+        if name not in self._collections:
+            self._collections[name] = self._call(
                 self.client.get_or_create_collection,
-                name=self._settings.collection,
+                name=name,
                 embedding_function=None,
                 configuration={"hnsw": {"space": "cosine"}},
             )
-        return self._collection
+        return self._collections[name]
 
     def _call(self, fn, *args, **kwargs):
         try:
@@ -76,32 +87,46 @@ class VectorStore:
             raise
 
     def version(self) -> dict[str, str]:
-        """The model and chunker the stored vectors were made with (empty for a new collection)."""
+        """The model, chunker and sentence units the stored vectors were made with (empty when new)."""
         meta = self.collection.metadata or {}
-        return {k: str(v) for k, v in meta.items() if k in {"embed_model", "chunker"}}
+        return {k: str(v) for k, v in meta.items() if k in _VERSION_KEYS}
 
-    def reset(self, *, embed_model: str, chunker: str) -> None:
-        """Drop every vector and start a collection stamped with the model and chunker versions."""
-        try:
-            self._call(self.client.delete_collection, self._settings.collection)
-        except Exception as err:  # noqa: BLE001 - a missing collection is what we want anyway
-            log.debug("no collection to delete: %s", err)
-        self._collection = self._call(
-            self.client.create_collection,
-            name=self._settings.collection,
-            embedding_function=None,
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata={"embed_model": embed_model, "chunker": chunker},
-        )
+    def reset(self, **version: str) -> None:
+        """Drop every vector and start collections stamped with the versions they are made with."""
+        names = (self._settings.collection, f"{self._settings.collection}-sentences")
+        for name in names:
+            try:
+                self._call(self.client.delete_collection, name)
+            except Exception as err:  # noqa: BLE001 - a missing collection is what we want anyway
+                log.debug("no collection %s to delete: %s", name, err)
+        self._collections = {
+            name: self._call(
+                self.client.create_collection,
+                name=name,
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata=dict(version),
+            )
+            for name in names
+        }
 
     def count(self) -> int:
         return self._call(self.collection.count)
 
+    def sentence_count(self) -> int:
+        return self._call(self.sentences.count)
+
     def ids(self) -> set[str]:
+        return self._ids(self.collection)
+
+    def sentence_ids(self) -> set[str]:
+        return self._ids(self.sentences)
+
+    def _ids(self, collection) -> set[str]:
         out: set[str] = set()
         offset, page = 0, 10_000
         while True:
-            got = self._call(self.collection.get, include=[], limit=page, offset=offset)["ids"]
+            got = self._call(collection.get, include=[], limit=page, offset=offset)["ids"]
             out.update(got)
             if len(got) < page:
                 return out
@@ -110,36 +135,70 @@ class VectorStore:
     def add(
         self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict], documents: Sequence[str]
     ) -> None:
+        self._upsert(self.collection, ids, vectors, metadatas, documents)
+
+    def add_sentences(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict]) -> None:
+        self._upsert(self.sentences, ids, vectors, metadatas, None)
+
+    def _upsert(
+        self,
+        collection,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        metadatas: Sequence[dict],
+        documents: Sequence[str] | None,
+    ) -> None:
         for lo in range(0, len(ids), _ADD_BATCH):
             hi = lo + _ADD_BATCH
             self._call(
-                self.collection.upsert,
+                collection.upsert,
                 ids=list(ids[lo:hi]),
                 embeddings=vectors[lo:hi],
                 metadatas=list(metadatas[lo:hi]),
-                documents=list(documents[lo:hi]),
+                documents=list(documents[lo:hi]) if documents is not None else None,
             )
 
     def delete_essay(self, essay_id: str) -> None:
+        self._call(self.sentences.delete, where={"essay": essay_id})
         self._call(self.collection.delete, where={"essay": essay_id})
 
     def delete_ids(self, ids: Sequence[str]) -> None:
         for lo in range(0, len(ids), _ADD_BATCH):
             self._call(self.collection.delete, ids=list(ids[lo : lo + _ADD_BATCH]))
 
+    def delete_sentences(self, ids: Sequence[str]) -> None:
+        for lo in range(0, len(ids), _ADD_BATCH):
+            self._call(self.sentences.delete, ids=list(ids[lo : lo + _ADD_BATCH]))
+
     def query(self, vector: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
         """The k nearest chunks to a unit vector, optionally filtered on metadata."""
-        n = self.count()
+        return self._query(self.collection, vector, k, where)
+
+    def query_sentences(self, vector: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
+        """The k nearest sentences to a unit vector, optionally filtered on their essays' metadata."""
+        return self._query(self.sentences, vector, k, where)
+
+    def _query(self, collection, vector: np.ndarray, k: int, where: dict | None) -> list[Hit]:
+        n = self._call(collection.count)
         if n == 0:
             return []
         res = self._call(
-            self.collection.query,
+            collection.query,
             query_embeddings=[vector],
             n_results=min(k, n),
             where=where or None,
             include=["distances"],
         )
         return [Hit(i, 1.0 - d) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]
+
+    def sentence_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of the given sentences (those present)."""
+        if not ids:
+            return {}
+        got = self._call(self.sentences.get, ids=list(ids), include=["embeddings"])
+        return {
+            i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"], strict=True)
+        }
 
 
 def _unavailable(settings: Settings, err: Exception) -> str:

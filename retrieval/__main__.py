@@ -17,9 +17,10 @@ from pathlib import Path
 from ingest.errors import MarginaliaError
 from ingest.settings import Settings
 from retrieval.assistant import Assistant
-from retrieval.evaluate import score
+from retrieval.evaluate import by_type, read_questions, score
 from retrieval.record import answer_dict, answer_markdown
 from retrieval.snapshot import Filters
+from retrieval.support import FEATURES
 from retrieval.types import Answer, Turn, turn_of
 
 
@@ -38,8 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         assistant = Assistant.open(settings)
         if args.command == "eval":
             return _eval(assistant, args)
+        if args.command == "calibrate":
+            return _calibrate(assistant, args)
         if args.jsonl:
-            for row in ask_all(assistant, _read_jsonl(args.jsonl), k=args.k):
+            for row in ask_all(assistant, read_questions(args.jsonl), k=args.k):
                 print(json.dumps(row, ensure_ascii=False), flush=True)
             return 0
         if not args.question:
@@ -83,26 +86,52 @@ def ask_all(assistant: Assistant, questions: list[dict], *, k: int | None = None
 
 
 def _eval(assistant: Assistant, args: argparse.Namespace) -> int:
-    gold = _read_jsonl(args.questions)
+    gold = read_questions(args.questions)
     assistant.ask("warm up the model and caches")
     rows = ask_all(assistant, gold, k=args.k)
-    metrics = score(gold, {r["id"]: r for r in rows})
+    results = {r["id"]: r for r in rows}
+    metrics: dict[str, object] = dict(score(gold, results))
     latencies = sorted(r["latency_ms"] for r in rows)
     metrics["latency_ms_p50"] = statistics.median(latencies)
     metrics["latency_ms_p95"] = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
+    answered = [len(r["answer"].split()) for r in rows if not r["refused"]]
+    metrics["median_answer_words"] = statistics.median(answered) if answered else 0
+    types = by_type(gold, results)
     if args.out:
         args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    print(json.dumps(metrics) if args.json else "\n".join(f"{k:>22}: {v}" for k, v in metrics.items()))
+    if args.json:
+        print(json.dumps({**metrics, "by_type": types}))
+        return 0
+    print("\n".join(f"{k:>22}: {v}" for k, v in metrics.items()))
+    print(_type_table(types))
     return 0
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    try:
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (OSError, ValueError) as err:
-        raise MarginaliaError(
-            f"{path}: cannot read questions ({err}); expected one JSON object a line"
-        ) from err
+_COLUMNS = ("questions", "recall@5", "answer_coverage", "answered_answerable", "refused_unanswerable")
+
+
+def _type_table(types: dict[str, dict[str, float]]) -> str:
+    """The metrics per question type as a plain table (a dash where a metric does not apply)."""
+    lines = [f"\n{'type':<14}" + "".join(f"{c:>22}" for c in _COLUMNS)]
+    for name, m in types.items():
+        unanswerable = name == "unanswerable"
+        cells = [
+            "-"
+            if (unanswerable and c != "questions" and c != "refused_unanswerable")
+            or (not unanswerable and c == "refused_unanswerable")
+            else str(m[c])
+            for c in _COLUMNS
+        ]
+        lines.append(f"{name:<14}" + "".join(f"{v:>22}" for v in cells))
+    return "\n".join(lines)
+
+
+def _calibrate(assistant: Assistant, args: argparse.Namespace) -> int:
+    from retrieval.calibrate import calibrate
+
+    model = calibrate(assistant, args.questions, args.out)
+    print(json.dumps({"features": FEATURES, "weights": model.weights, "threshold": model.threshold}))
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -121,7 +150,10 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("questions", type=Path)
     ev.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     ev.add_argument("--out", type=Path, help="also write each answer as JSONL here")
-    for p in (ask, ev):
+    cal = sub.add_parser("calibrate", help="fit the answerer's span model and refusal threshold")
+    cal.add_argument("questions", type=Path, nargs="+", help="tuning questions with gold quotes")
+    cal.add_argument("--out", type=Path, help="where to write it (default: retrieval/calibration/MODEL.json)")
+    for p in (ask, ev, cal):
         p.add_argument("--index", type=Path, help="index folder (default: .marginalia/index)")
         p.add_argument("--k", type=int, default=None, help="passages to retrieve (default 5)")
         p.add_argument("--chroma-host")

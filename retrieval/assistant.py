@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from ingest.catalog import Catalog
 from ingest.embed import Embedder, load_embedder
-from ingest.errors import IndexMissing
+from ingest.errors import IndexMismatch, IndexMissing
 from ingest.essay import Essay
 from ingest.keyword import KeywordIndex
 from ingest.pipeline import catalog_path, keyword_path, keyword_text
@@ -43,8 +43,16 @@ class Assistant:
     def __init__(self, settings: Settings, *, embedder: Embedder | None = None) -> None:
         if not catalog_path(settings).exists():
             raise IndexMissing(f"no index in {settings.index_dir}; build it with: python -m ingest")
-        self.settings = settings
         self.catalog = Catalog(catalog_path(settings))
+        # Questions are embedded with the model the index was made with, whatever the setting says.
+        model = self.catalog.get_meta("embed_model") or settings.embed_model
+        if embedder is not None and embedder.name != model:
+            raise IndexMismatch(
+                f"the index in {settings.index_dir} was made with {model}, not {embedder.name}; "
+                f"rebuild it with: python -m ingest --model {embedder.name}, "
+                f"or set MARGINALIA_EMBED_MODEL={model}"
+            )
+        self.settings = settings = replace(settings, embed_model=model)
         self.store = VectorStore(settings)
         self.embedder = embedder or load_embedder(settings)
         self._lock = threading.Lock()
@@ -106,7 +114,7 @@ class Assistant:
         mode: str | None = None,
     ) -> Answer:
         """Answer a question in the context of the conversation so far."""
-        question, query, passages = self._prepare(question, history, filters, k, mode)
+        question, query, passages = self.prepare(question, history, filters, k, mode)
         answer = self.answerer(mode).answer(question, passages, history)
         return self.checked(replace(answer, standalone=query))
 
@@ -120,7 +128,7 @@ class Assistant:
         mode: str | None = None,
     ) -> tuple[Iterator[str], Callable[[], Answer]]:
         """Like ask, but text arrives in pieces as an LLM writes it; call the second item for the Answer."""
-        question, query, passages = self._prepare(question, history, filters, k, mode)
+        question, query, passages = self.prepare(question, history, filters, k, mode)
         answerer = self.answerer(mode)
         if not hasattr(answerer, "stream"):
             answer = answerer.answer(question, passages, history)
@@ -128,9 +136,15 @@ class Assistant:
         stream = answerer.stream(question, passages, history)
         return stream, lambda: self.checked(replace(stream.answer, standalone=query))
 
-    def _prepare(
-        self, question: str, history: Sequence[Turn], filters: Filters, k: int | None, mode: str | None
+    def prepare(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        filters: Filters = Filters(),
+        k: int | None = None,
+        mode: str | None = None,
     ) -> tuple[str, str, list[Passage]]:
+        """The question, the query searched with (a follow-up carries the conversation), the passages."""
         question = question.strip()
         answerer = self.answerer(mode)
         # An LLM condenses follow-ups better than the rule; without one the rule does it offline.

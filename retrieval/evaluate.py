@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import unicodedata
+from pathlib import Path
+
+from ingest.errors import MarginaliaError
 
 _PUNCT = str.maketrans(
     {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-", "\u00a0": " "}
@@ -27,6 +31,22 @@ def found(quote: str, text: str, share: float = 0.6) -> bool:
         return True
     match = difflib.SequenceMatcher(None, q, t, autojunk=False).find_longest_match(0, len(q), 0, len(t))
     return match.size >= share * len(q)
+
+
+def read_questions(path: Path) -> list[dict]:
+    """One JSON object a line, blank lines skipped."""
+    try:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, ValueError) as err:
+        raise MarginaliaError(
+            f"{path}: cannot read questions ({err}); expected one JSON object a line"
+        ) from err
+
+
+def by_type(gold: list[dict], results: dict[str, dict], k: int = 5) -> dict[str, dict[str, float]]:
+    """The metrics of each question type apart, so a weakness shows where it is."""
+    types = sorted({q["type"] for q in gold})
+    return {t: score([q for q in gold if q["type"] == t], results, k) for t in types}
 
 
 def score(gold: list[dict], results: dict[str, dict], k: int = 5) -> dict[str, float]:

@@ -1,60 +1,39 @@
 """The default answerer: quotes the essays' own best sentences, each with a checked citation.
 
-Offline and deterministic: sentences of the retrieved passages are scored by how much of the
-question's weighted vocabulary they carry (plus the passage's rank), the best few are quoted
-under a one-line lead, and the answer is refused when nothing carries enough of the question.
+Offline and deterministic: every quotable span of the retrieved passages gets a score for how
+likely it answers the question (support.py: closeness in meaning of its sentences, from vectors
+stored at index time, and the question's weighted words it carries), the likeliest few are quoted
+under a one-line lead, and the answer is refused when none scores enough, when the question names
+something no passage mentions, or when it asks for a name, number or date that no span gives.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from ingest.chunk import sentence_spans
 from ingest.keyword import tokenize
 from retrieval.conversation import is_follow_up
+from retrieval.support import KIND_WINDOW, Model, Span, features, missing_kind, wanted
 from retrieval.types import CANNOT_ANSWER, Answer, Citation, Passage, Turn
 from retrieval.verify import is_verbatim
 
-MAX_WORDS = 150
 SHORT_WORDS = 20  # shorter sentences say too little alone: quote them with a neighbour
 ESSAY_SHARE = 0.5  # an essay is quoted when its passages score at least this share of the best essay's
-LIMIT, LIST_LIMIT = 4, 6  # sentences quoted at most
-RATIO, LIST_RATIO = 0.6, 0.45  # a quoted sentence scores at least this share of the best one
-SUPPORT_MIN = 0.39  # share of the question's weighted words the best sentence must carry
-# ... or this lower share when a passage is this close in meaning to the question (cosine), as a
-# question in other words than the essay's is: measured on questions phrased away from the text.
-CLOSE_SUPPORT_MIN, CLOSE_SIMILARITY = 0.28, 0.5
-SIMILARITY_WEIGHT = 0.2  # a sentence from a passage closer in meaning ranks higher, at equal support
+# Spans quoted at most, how far below the best span's score a further one may be (a softmax
+# over spans: a margin of 0.7 is half the best span's chance), and the words of quotes an answer
+# stops adding at: chosen on eval/tune.jsonl for coverage at a median answer under 90 words.
+LIMIT, LIST_LIMIT = 3, 5
+MARGIN, LIST_MARGIN = 1.5, 2.0
+WORDS, LIST_WORDS = 80, 130
 _LIST_CUES = re.compile(
-    r"\b(what|which)\s+(are|were|two|three|four|several|mistakes|missions|methods|ingredients|rules|purposes)\b"
+    r"\b(what|which)\s+(are|were|two|three|four|several|mistakes|missions|methods|ingredients|rules|purposes"
+    r"|reasons|ways|things|kinds|steps|examples|features|flaws|errors|problems|signs|dangers|advantages)\b"
     r"|\b(list|name)\b|\b(two|three|four|five|several|various)\s+\w+s\b",
     re.IGNORECASE,
 )
 _POINTS_BACK = re.compile(r"(Hence|Thus|Therefore|This|These|Those|Such)\b")
-_COUNT = re.compile(r"^\s*how (many|much)\b", re.IGNORECASE)
-_WHEN = re.compile(r"^\s*(when\b|in what year|what year|which year|on what date)", re.IGNORECASE)
-_NUMBER = re.compile(
-    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
-    r"hundred|thousand|million|dozen)\b",
-    re.IGNORECASE,
-)
-_DATE = re.compile(
-    r"\b\d{3,4}\b|\b(January|February|March|April|May|June|July|August|September|October|November|December|"
-    r"century|spring|summer|autumn|winter)\b",
-    re.IGNORECASE,
-)
-
-
-@dataclass(frozen=True)
-class Sentence:
-    passage: Passage
-    start: int
-    end: int
-    text: str
-    score: float  # what ranks the sentences: support, plus its passage's closeness in meaning
-    support: float  # the share of the question's words it carries, length-weighted, plus rank
 
 
 class ExtractiveAnswerer:
@@ -65,24 +44,47 @@ class ExtractiveAnswerer:
         *,
         essay_text: Callable[[str], str | None],
         idf: Callable[[str], float],
+        model: Model,
     ) -> None:
-        self._essay_text, self._idf = essay_text, idf
+        self._essay_text, self._idf, self.model = essay_text, idf, model
 
     def answer(self, question: str, passages: Sequence[Passage], history: Sequence[Turn] = ()) -> Answer:
-        """Quote the best-supported sentences, or refuse with the closest passages."""
-        focus = question
-        previous = history[-1] if history and is_follow_up(question) else None
-        query = (previous.standalone or previous.question) if previous else ""
-        terms = _weights(tokenize(focus), self._idf)
-        context_terms = _weights(tokenize(query), self._idf) if query else {}
+        """Quote the spans likeliest to answer, or refuse with the closest passages."""
         if not passages or self._names_unknown(question, passages):
             return self._refuse(question, passages)
-        names = set(tokenize(" ".join(re.findall(r"\b[A-Z][a-z]+\b|\b\d+\b", question))))
-        sentences = self._score(passages, terms, context_terms, names)
-        if not sentences or not self._supported(question, sentences, passages):
+        spans = self.spans(question, passages, history)
+        if not spans or spans[0].score < self.model.threshold:
             return self._refuse(question, passages)
-        chosen = self._choose(_focused(sentences, passages), listing=bool(_LIST_CUES.search(question)))
-        return self._compose(question, chosen, passages, listing=bool(_LIST_CUES.search(question)))
+        kinds = wanted(question)
+        window = spans[:KIND_WINDOW]
+        if missing_kind(question, window):
+            return self._refuse(question, passages)
+        if kinds:  # spans that give what the question asks for (a date, a name) lead
+            fitting = [s for s in window if any(gives(s) for gives in kinds.values())]
+            spans = fitting + [s for s in spans if s not in fitting]
+        listing = bool(_LIST_CUES.search(question))
+        return self._compose(question, self._choose(_focused(spans, passages), listing=listing), passages)
+
+    def spans(self, question: str, passages: Sequence[Passage], history: Sequence[Turn] = ()) -> list[Span]:
+        """Every quotable span of the passages with its score, likeliest to answer first."""
+        previous = history[-1] if history and is_follow_up(question) else None
+        query = (previous.standalone or previous.question) if previous else ""
+        terms = _weights(tokenize(question), self._idf)
+        context = _weights(tokenize(query), self._idf) if query else {}
+        names = set(tokenize(" ".join(re.findall(r"\b[A-Z][a-z]+\b|\b\d+\b", question))))
+        total, ctx_total = sum(terms.values()) or 1.0, sum(context.values()) or 1.0
+        out = []
+        for p, s, e, closeness, text, have in (c for q in passages for c in self._candidates(q, names)):
+            x = features(
+                closeness=closeness,
+                words=sum(w for t, w in terms.items() if t in have) / total,
+                context=sum(w for t, w in context.items() if t in have) / ctx_total if context else 0.0,
+                rank=p.rank,
+                similarity=p.similarity,
+                size=len(text.split()),
+            )
+            out.append(Span(p, s, e, text, x, self.model.score(x)))
+        return sorted(out, key=lambda span: -span.score)
 
     def _names_unknown(self, question: str, passages: Sequence[Passage]) -> bool:
         """A name the question uses ('Darwin') that no passage mentions cannot be answered from them.
@@ -97,7 +99,7 @@ class ExtractiveAnswerer:
                 continue
             stems = set(tokenize(name))
             scope = [p for p in passages if not authors or p.essay.author in authors]
-            if stems and not any(stems <= self._words(p) for p in scope):
+            if stems and not any(all(_mentioned(t, self._words(p)) for t in stems) for p in scope):
                 return True
         return False
 
@@ -106,33 +108,16 @@ class ExtractiveAnswerer:
         e = passage.essay
         return set(tokenize(f"{passage.chunk.text} {e.title} {e.author} {e.collection}"))
 
-    def _score(
-        self, passages: Sequence[Passage], terms: dict[str, float], context: dict[str, float], names: set[str]
-    ) -> list[Sentence]:
-        spans = [cand for p in passages for cand in self._candidates(p, names)]
-        if not spans:
-            return []
-        total = sum(terms.values()) or 1.0
-        ctx_total = sum(context.values()) or 1.0
-        out = []
-        for p, s, e, j, size, text, have in spans:
-            own = sum(w for t, w in terms.items() if t in have) / total
-            ctx = sum(w for t, w in context.items() if t in have) / ctx_total if context else 0.0
-            # Long sentences match more words by chance; the passage's rank is evidence too.
-            length = 1.0 / (1.0 + max(0, size - 25) / 50)
-            lead = 0.05 if j == 0 else 0.0
-            support = (own + 0.3 * ctx) * length + 0.12 / max(1, p.rank) + lead
-            out.append(Sentence(p, s, e, text, support + SIMILARITY_WEIGHT * p.similarity, support))
-        return sorted(out, key=lambda x: -x.score)
-
     def _candidates(
         self, p: Passage, names: set[str]
-    ) -> list[tuple[Passage, int, int, int, int, str, set[str]]]:
-        """Quotable spans of a passage: its sentences, a short one joined with its neighbour."""
+    ) -> list[tuple[Passage, int, int, float, str, set[str]]]:
+        """Quotable spans of a passage: its sentences, a short one joined with its neighbour, each
+        with the closeness in meaning of its closest sentence."""
         text = self._essay_text(p.chunk.essay_id)
         if text is None:
             return []
         spans = sentence_spans(text, p.chunk.start, p.chunk.end)
+        close = {(x.start, x.end): x.closeness for x in p.sentences}
         # The essay's title and author answer for the names the question uses ('Bacon', 'Federalist').
         meta = names & set(tokenize(f"{p.essay.title} {p.essay.author} {p.essay.collection}"))
         out = []
@@ -143,37 +128,24 @@ class ExtractiveAnswerer:
                 e = spans[j + 1][1]
             elif j and len(text[s:e].split()) < SHORT_WORDS:
                 s = spans[j - 1][0]
-            words = tokenize(text[s:e])
-            out.append((p, s, e, j, len(words), text[s:e], set(words) | meta))
+            closeness = max((c for (a, b), c in close.items() if s <= a and b <= e), default=0.0)
+            out.append((p, s, e, closeness, text[s:e], set(tokenize(text[s:e])) | meta))
         return out
 
-    def _supported(self, question: str, sentences: list[Sentence], passages: Sequence[Passage]) -> bool:
-        close = max((p.similarity for p in passages), default=0.0) >= CLOSE_SIMILARITY
-        if max(s.support for s in sentences) < (CLOSE_SUPPORT_MIN if close else SUPPORT_MIN):
-            return False
-        top = [s.text for s in sentences[:3]]
-        count = _COUNT.search(question)
-        if count:
-            units = _units(question[count.end() :])
-            if units & _TIME_UNITS:  # 'how many years' is answered by dates
-                return any(_DATE.search(t) for t in top)
-            return any(_counts(t, units) for t in top)
-        return not (_WHEN.search(question) and not any(_DATE.search(t) for t in top))
-
-    def _choose(self, sentences: list[Sentence], *, listing: bool) -> list[Sentence]:
-        best = sentences[0].score
-        limit = LIST_LIMIT if listing else LIMIT
-        chosen: list[Sentence] = []
+    def _choose(self, spans: list[Span], *, listing: bool) -> list[Span]:
+        best = spans[0].score
+        limit, budget, margin = (LIST_LIMIT, LIST_WORDS, LIST_MARGIN) if listing else (LIMIT, WORDS, MARGIN)
+        chosen: list[Span] = []
         words = 0
-        for s in sentences:
-            if s.score < best * (LIST_RATIO if listing else RATIO) or len(chosen) >= limit:
+        for s in spans:
+            if s.score < best - margin or len(chosen) >= limit:
                 break
             n = len(s.text.split())
             overlaps = any(
                 c.passage.chunk.essay_id == s.passage.chunk.essay_id and c.start < s.end and s.start < c.end
                 for c in chosen
             )
-            if overlaps or (chosen and words + n > MAX_WORDS):
+            if overlaps or (chosen and words + n > budget):
                 continue
             chosen.append(s)
             words += n
@@ -181,9 +153,7 @@ class ExtractiveAnswerer:
             chosen.sort(key=lambda s: (s.passage.chunk.essay_id, s.start))
         return chosen
 
-    def _compose(
-        self, question: str, chosen: list[Sentence], passages: Sequence[Passage], *, listing: bool
-    ) -> Answer:
+    def _compose(self, question: str, chosen: list[Span], passages: Sequence[Passage]) -> Answer:
         citations = []
         for n, s in enumerate(chosen, 1):
             text = self._essay_text(s.passage.chunk.essay_id) or ""
@@ -201,7 +171,7 @@ class ExtractiveAnswerer:
             )
         titles = list(dict.fromkeys(f"“{c.title}”" for c in citations))
         lead = f"From {_join(titles)}:" if len(titles) <= 2 else f"From {len(titles)} essays:"
-        if listing or len(citations) > 2:
+        if len(citations) > 1:  # one claim a bullet
             body = "\n".join(f"- {_clean(c.quote)} [{c.number}]" for c in citations)
             text = f"{lead}\n\n{body}"
         else:
@@ -212,31 +182,25 @@ class ExtractiveAnswerer:
         return Answer(CANNOT_ANSWER, (), True, tuple(passages), question=question)
 
 
-_TIME_UNITS = {"year", "month", "day", "decad", "centuri", "week", "time"}
-
-
-def _units(rest: str) -> set[str]:
-    """The stemmed words a 'how many' question counts: 'French troops were...' gives french, troop."""
-    return set(tokenize(rest)[:2])
-
-
-def _counts(text: str, units: set[str]) -> bool:
-    """True when a number stands within a few words before one of the counted words."""
-    tokens = re.findall(r"[^\W_]+", text.lower())
-    for i, t in enumerate(tokens):
-        if (t.isdigit() or _NUMBER.fullmatch(t)) and units & set(tokenize(" ".join(tokens[i + 1 : i + 5]))):
-            return True
-    return False
-
-
-def _focused(sentences: list[Sentence], passages: Sequence[Passage]) -> list[Sentence]:
+def _focused(spans: list[Span], passages: Sequence[Passage]) -> list[Span]:
     """Quote only essays that carry a fair share of the retrieved evidence, not a stray match."""
     weight: dict[str, float] = {}
     for p in passages:
         weight[p.chunk.essay_id] = weight.get(p.chunk.essay_id, 0.0) + p.score
     top = max(weight.values(), default=0.0)
     keep = {eid for eid, w in weight.items() if w >= ESSAY_SHARE * top}
-    return [s for s in sentences if s.passage.chunk.essay_id in keep]
+    return [s for s in spans if s.passage.chunk.essay_id in keep]
+
+
+def _mentioned(stem: str, words: set[str]) -> bool:
+    """A name counts as mentioned in another form of it too: Algeria in 'Algiers', Arab in 'Arabian',
+    New Yorkers in 'New York' (a shared start of five letters, or the whole of the shorter one)."""
+    return stem in words or any(
+        len(w) >= 4
+        and w[:5] == stem[:5]
+        and (min(len(w), len(stem)) >= 5 or w.startswith(stem) or stem.startswith(w))
+        for w in words
+    )
 
 
 def _weights(tokens: list[str], idf: Callable[[str], float]) -> dict[str, float]:

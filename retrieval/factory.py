@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from ingest.errors import SettingsError
 from retrieval.extractive import ExtractiveAnswerer
+from retrieval.support import Model, calibration
 from retrieval.types import Answerer
 
 if TYPE_CHECKING:
@@ -16,7 +17,8 @@ MODES = ("extractive", "openai", "ollama")
 
 def make_answerer(mode: str, assistant: Assistant) -> Answerer:
     """Build the answerer for a mode; LLM modes fall back to the extractive one on faults."""
-    extractive = ExtractiveAnswerer(essay_text=assistant.essay_text, idf=assistant.keyword.idf)
+    model = Model.load(calibration(assistant.settings.embed_model))
+    extractive = ExtractiveAnswerer(essay_text=assistant.essay_text, idf=assistant.keyword.idf, model=model)
     if mode == "extractive":
         return extractive
     if mode in {"openai", "ollama"}:

@@ -10,16 +10,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from ingest.embed import Embedder
+from ingest.essay import Chunk
 from ingest.keyword import KeywordIndex, tokenize
+from ingest.sentences import chunk_of, sentence_id, sentence_units
 from ingest.store import VectorStore
 from retrieval.mentions import MentionFinder, _norm
 from retrieval.snapshot import Filters, Snapshot
-from retrieval.types import Passage
+from retrieval.types import Passage, Sentence
 
 log = logging.getLogger(__name__)
 
 CANDIDATES = 60  # from each ranker before fusion
-DENSE_WEIGHT = 0.35
+SENTENCE_CANDIDATES = 100  # nearest sentences, scoring their passages by the best of them
+# Fusion weights, chosen on eval/tune.jsonl: questions in a reader's words are found by meaning
+# (passage and sentence vectors) more than by the essay's own words (BM25).
+DENSE_WEIGHT = 0.45
+KEYWORD_WEIGHT = 0.55
+SENTENCE_WEIGHT = 0.3
 MENTION_BONUS = 0.3  # a named essay outranks what merely sounds alike
 CONTEXT_BONUS = 0.1  # a follow-up's passages from the essays the conversation is about
 AUTHOR_BONUS = 0.1
@@ -69,18 +76,16 @@ class Searcher:
 
         vector = self.embedder.embed([query])[0]
         hits = self.store.query(vector, CANDIDATES, filters.where())
-        dense = {}
-        sims = np.array([h.similarity for h in hits]) if hits else np.zeros(1)
-        lo, hi = float(sims.min()), float(sims.max())
-        for hit in hits:
-            pos = snap.position.get(hit.id)
-            if pos is not None:
-                # Relative-score fusion: a ranker's confidence counts, not only its order.
-                fused[pos] += DENSE_WEIGHT * (hit.similarity - lo) / (hi - lo + 1e-9)
-                dense[hit.id] = hit.similarity
+        dense = {hit.id: hit.similarity for hit in hits}
+        self._add_relative(fused, dense, DENSE_WEIGHT)
+        best: dict[str, float] = {}  # each passage's closest sentence
+        for hit in self.store.query_sentences(vector, SENTENCE_CANDIDATES, filters.where()):
+            cid = chunk_of(hit.id)
+            best[cid] = max(best.get(cid, -1.0), hit.similarity)
+        self._add_relative(fused, best, SENTENCE_WEIGHT)
 
         for text, weight in ((query, 1.0), (focus, 0.5)) if focus and focus != query else ((query, 1.0),):
-            self._add_keyword(fused, text, weight * (1 - DENSE_WEIGHT), mask)
+            self._add_keyword(fused, text, weight * KEYWORD_WEIGHT, mask)
 
         found = self.mentions.find(query)
         if found.essays:
@@ -103,6 +108,7 @@ class Searcher:
         order = [int(i) for i in np.argsort(-fused, kind="stable")[: k * 6] if fused[i] > 0]
         groups = _groups(found.essays, found.authors, snap)
         chosen = _diverse(_interleave(order, groups, snap) if len(groups) > 1 else order, snap, k)
+        closeness = self._closeness([snap.chunks[i] for i in chosen], vector)
         passages = [
             Passage(
                 snap.chunks[i],
@@ -110,10 +116,36 @@ class Searcher:
                 float(fused[i]),
                 rank,
                 dense.get(snap.chunks[i].id, 0.0),
+                closeness[snap.chunks[i].id],
             )
             for rank, i in enumerate(chosen, 1)
         ]
         return Ranked(passages, dense)
+
+    def _add_relative(self, fused: np.ndarray, sims: dict[str, float], weight: float) -> None:
+        """Relative-score fusion: a ranker's confidence counts, not only its order."""
+        if not sims:
+            return
+        lo, hi = min(sims.values()), max(sims.values())
+        for cid, sim in sims.items():
+            pos = self.snapshot.position.get(cid)
+            if pos is not None:
+                fused[pos] += weight * (sim - lo) / (hi - lo + 1e-9)
+
+    def _closeness(self, chunks: list[Chunk], vector: np.ndarray) -> dict[str, tuple[Sentence, ...]]:
+        """Every sentence of the chosen passages with its cosine to the query, from stored vectors."""
+        units = {c.id: sentence_units(self.snapshot.texts[c.essay_id], c) for c in chunks}
+        ids = [sentence_id(cid, n) for cid, spans in units.items() for n in range(len(spans))]
+        vectors = self.store.sentence_vectors(ids)
+        return {
+            cid: tuple(
+                Sentence(
+                    s, e, float(vectors[sid] @ vector) if (sid := sentence_id(cid, n)) in vectors else 0.0
+                )
+                for n, (s, e) in enumerate(spans)
+            )
+            for cid, spans in units.items()
+        }
 
     def _add_keyword(self, fused: np.ndarray, text: str, weight: float, mask: np.ndarray | None) -> None:
         scores = self.keyword.scores(text)

@@ -24,11 +24,21 @@ class EssayInfo:
 
 
 @dataclass(frozen=True)
+class Sentence:
+    """A sentence of a passage (offsets into its essay's text) and its cosine to the query."""
+
+    start: int
+    end: int
+    closeness: float
+
+
+@dataclass(frozen=True)
 class Passage:
     """A retrieved chunk with its essay's details, its fused relevance score and its rank.
 
     `similarity` is the cosine of its vector to the query's (0 when the dense search did not
-    return it): how close in meaning it is, whatever words the question uses.
+    return it): how close in meaning it is, whatever words the question uses. `sentences` are its
+    sentences with their own cosines to the query, from the vectors stored at index time.
     """
 
     chunk: Chunk
@@ -36,6 +46,7 @@ class Passage:
     score: float
     rank: int = 0
     similarity: float = 0.0
+    sentences: tuple[Sentence, ...] = ()
 
 
 @dataclass(frozen=True)

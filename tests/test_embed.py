@@ -10,9 +10,8 @@ import pytest
 from ingest import embed
 from ingest.chunk import chunk_essay, embedding_text
 from ingest.embed import (
-    DIMENSIONS,
-    MiniLM,
-    OpenVINOMiniLM,
+    OpenVINOModel,
+    TorchModel,
     converted,
     cpu_features,
     cpu_has_bf16,
@@ -20,6 +19,7 @@ from ingest.embed import (
     resolve_precision,
 )
 from ingest.load import load_essay
+from ingest.models import MINILM
 
 
 def _passages(corpus_dir: Path) -> list[str]:
@@ -36,7 +36,7 @@ def _passages(corpus_dir: Path) -> list[str]:
 def test_vectors_are_unit_length_and_batching_does_not_change_them(embedder, corpus_dir: Path) -> None:
     texts = _passages(corpus_dir)[:40]
     together = embedder.embed(texts)
-    assert together.shape == (40, DIMENSIONS)
+    assert together.shape == (40, MINILM.dimensions)
     assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-3)
     one = embedder.embed([texts[7]])[0]
     assert float(one @ together[7]) > 0.999
@@ -45,16 +45,16 @@ def test_vectors_are_unit_length_and_batching_does_not_change_them(embedder, cor
 @pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bf16, so ingest uses fp32")
 def test_bf16_matches_fp32_on_real_passages(corpus_dir: Path) -> None:
     texts = _passages(corpus_dir)
-    fp32 = MiniLM(precision="fp32").embed(texts)
-    bf16 = MiniLM(precision="bf16").embed(texts)
+    fp32 = TorchModel(precision="fp32").embed(texts)
+    bf16 = TorchModel(precision="bf16").embed(texts)
     cosines = (fp32 * bf16).sum(axis=1)
     assert cosines.min() >= 0.999, cosines.min()
 
 
 def test_openvino_matches_sentence_transformers_fp32_on_real_passages(embedder, corpus_dir: Path) -> None:
-    assert isinstance(embedder, OpenVINOMiniLM)  # the default runtime
+    assert isinstance(embedder, OpenVINOModel)  # the default runtime
     texts = _passages(corpus_dir)
-    reference = MiniLM(precision="fp32").embed(texts)
+    reference = TorchModel(precision="fp32").embed(texts)
     # int8 (the default on CPUs with AVX-512 or VNNI but no bf16) is close, not equal.
     floor = 0.98 if embedder.precision == "int8" else 0.999
     cosines = (reference * embedder.embed(texts)).sum(axis=1)
@@ -99,8 +99,8 @@ def test_an_onednn_cap_reaches_the_kernels_and_the_precision(embedder) -> None:
     import sys
 
     probe = (
-        "import json, sys; from pathlib import Path; from ingest.embed import OpenVINOMiniLM;"
-        "m = OpenVINOMiniLM(Path(sys.argv[1])); m.embed(['Of studies']);"
+        "import json, sys; from pathlib import Path; from ingest.embed import OpenVINOModel;"
+        "m = OpenVINOModel(Path(sys.argv[1])); m.embed(['Of studies']);"
         "ops = m._model.get_runtime_model().get_ops();"
         "kinds = {str(o.get_rt_info()['primitiveType'].astype(str)) for o in ops"
         " if o.get_rt_info()['layerType'].astype(str) == 'FullyConnected'};"
@@ -127,7 +127,7 @@ def test_int8_model_is_quantized_once_and_stays_close_to_fp32(
     tmp_path: Path, corpus_dir: Path, monkeypatch
 ) -> None:
     texts = _passages(corpus_dir)
-    int8 = OpenVINOMiniLM(tmp_path / "models", precision="int8")  # converts, then quantizes
+    int8 = OpenVINOModel(tmp_path / "models", precision="int8")  # converts, then quantizes
     assert int8.int8 and int8.precision == "int8"
 
     def again(*a: object) -> None:
@@ -135,7 +135,7 @@ def test_int8_model_is_quantized_once_and_stays_close_to_fp32(
 
     monkeypatch.setattr(embed, "quantize", again)
     monkeypatch.setattr(embed, "convert", again)
-    assert OpenVINOMiniLM(tmp_path / "models", precision="int8").int8  # from the cache this time
+    assert OpenVINOModel(tmp_path / "models", precision="int8").int8  # from the cache this time
     xml = converted(model_dir(), tmp_path / "models", int8=True)
     fp32_xml = converted(model_dir(), tmp_path / "models")  # made first, and kept: converted once
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == sorted(
@@ -144,7 +144,7 @@ def test_int8_model_is_quantized_once_and_stays_close_to_fp32(
     weights = xml.with_suffix(".bin").stat().st_size
     # int8 weights: half the fp32 copy, whose weights are stored as fp16 (the embeddings stay float)
     assert weights < 0.6 * fp32_xml.with_suffix(".bin").stat().st_size, weights
-    reference = MiniLM(precision="fp32").embed(texts)
+    reference = TorchModel(precision="fp32").embed(texts)
     cosines = (reference * int8.embed(texts)).sum(axis=1)
     assert cosines.min() >= 0.98 and cosines.mean() >= 0.99, (cosines.min(), cosines.mean())
 
@@ -161,12 +161,12 @@ def test_conversion_is_cached_and_made_whole(tmp_path: Path, embedder, monkeypat
     monkeypatch.setattr(embed, "convert", no_conversion)
     assert converted(model_dir(), cache) == xml
     texts = ["Revenge is a kind of wild justice", "Of gardens"]
-    again = OpenVINOMiniLM(cache, precision="fp32").embed(texts)
+    again = OpenVINOModel(cache, precision="fp32").embed(texts)
     floor = 0.98 if embedder.precision == "int8" else 0.999  # the default embedder may be int8
     assert (again * embedder.embed(texts)).sum(axis=1).min() >= floor
     [compiled] = xml.parent.glob("compiled-*")  # the compiled model, kept for the next process
     assert any(compiled.iterdir())
-    from_blob = OpenVINOMiniLM(cache, precision="fp32").embed(texts)
+    from_blob = OpenVINOModel(cache, precision="fp32").embed(texts)
     np.testing.assert_allclose(from_blob, again, atol=1e-6)
 
 
@@ -174,13 +174,13 @@ def test_background_loading_gives_the_same_vectors_and_reports_failures(embedder
     from ingest.embed import BackgroundEmbedder
 
     texts = ["Of studies", "Revenge is a kind of wild justice"]
-    loading = BackgroundEmbedder(lambda: embedder)
+    loading = BackgroundEmbedder(lambda: embedder, "all-MiniLM-L6-v2")
     assert np.allclose(loading.embed(texts), embedder.embed(texts), atol=1e-6) and loading.ready
 
-    def broken() -> MiniLM:
+    def broken() -> TorchModel:
         raise OSError("model file unreadable")
 
-    failed = BackgroundEmbedder(broken)
+    failed = BackgroundEmbedder(broken, "all-MiniLM-L6-v2")
     with pytest.raises(RuntimeError, match="failed to load") as caught:
         failed.embed(texts)
     assert isinstance(caught.value.__cause__, OSError) and failed.ready

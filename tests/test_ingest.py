@@ -18,9 +18,11 @@ from conftest import PROJECT_DIR, copy_essays
 
 from ingest import pipeline
 from ingest.catalog import Catalog
+from ingest.chunk import chunk_essay
 from ingest.errors import IndexLocked, StoreUnavailable
 from ingest.lock import index_lock
 from ingest.pipeline import catalog_path, run_ingest
+from ingest.sentences import sentence_units
 from ingest.settings import Settings
 from ingest.store import VectorStore
 
@@ -36,11 +38,19 @@ def _settings(tmp_path: Path, **kw: object) -> Settings:
 
 
 def _state(settings: Settings) -> tuple[list[str], list[str]]:
-    """(catalog chunk ids, vector store ids), sorted: equal lists mean the index is consistent."""
+    """(catalog chunk and sentence ids, stored ids), sorted: equal lists mean the index is consistent."""
     catalog = Catalog(catalog_path(settings))
-    ids = sorted(c.id for _, chunks in catalog.chunks() for c in chunks)
+    ids = [c.id for _, chunks in catalog.chunks() for c in chunks]
+    # Every sentence of every chunk has its vector too, and nothing else does.
+    ids += [
+        f"{c.id}/{n}"
+        for essay, chunks in catalog.chunks()
+        for c in chunks
+        for n in range(len(sentence_units(essay.text, c)))
+    ]
     catalog.close()
-    return ids, sorted(VectorStore(settings).ids())
+    store = VectorStore(settings)
+    return sorted(ids), sorted(store.ids() | store.sentence_ids())
 
 
 def test_add_modify_delete_rename_cycle(tmp_path: Path, corpus_dir: Path, embedder) -> None:
@@ -49,7 +59,8 @@ def test_add_modify_delete_rename_cycle(tmp_path: Path, corpus_dir: Path, embedd
     first = run_ingest(settings, embedder=embedder)
     assert sorted(first.added) == sorted(FEW) and not first.rejected
     ids, vectors = _state(settings)
-    assert ids == vectors and first.total_chunks == len(ids) == first.chunks
+    assert ids == vectors and first.total_chunks == first.chunks
+    assert len(ids) == first.chunks + first.sentences and first.sentences > first.chunks
 
     again = run_ingest(settings, embedder=embedder)
     assert sorted(again.unchanged) == sorted(FEW) and again.chunks == 0 and not again.changed
@@ -97,7 +108,7 @@ def test_unchanged_rerun_never_loads_the_model(
 class _Recording:
     """The real model, noting which thread asked for which texts (or failing, when told to)."""
 
-    name = "all-MiniLM-L6-v2"
+    name, dimensions = "all-MiniLM-L6-v2", 384
 
     def __init__(self, inner, *, fail: bool = False) -> None:
         self.inner, self.fail = inner, fail
@@ -123,15 +134,31 @@ def test_a_small_change_is_embedded_while_the_store_opens(tmp_path: Path, corpus
     summary = run_ingest(settings, embedder=recording)
     assert summary.updated == ["bacon/50-of-studies.md"] and summary.chunks > 0
     [(thread, texts)] = recording.calls  # one call, made ahead, on the prefetch thread
-    assert thread.startswith("prefetch") and len(texts) == summary.chunks
+    assert thread.startswith("prefetch") and len(texts) == summary.chunks + summary.sentences
+    assert summary.sentences > summary.chunks
     ids, stored = _state(settings)
     assert ids == stored
-    # What the store holds for the changed essay is what the model gives for its texts now.
-    got = VectorStore(settings).collection.get(
-        where={"essay": "bacon/50-of-studies.md"}, include=["embeddings", "metadatas"]
-    )
+    # What the store holds for the changed essay is what the model gives for its texts now:
+    # its passages (with the title) first, then each sentence alone.
+    store = VectorStore(settings)
+    got = store.collection.get(where={"essay": "bacon/50-of-studies.md"}, include=["embeddings", "metadatas"])
     order = np.argsort([m["ordinal"] for m in got["metadatas"]])
-    np.testing.assert_allclose(np.asarray(got["embeddings"])[order], embedder.embed(texts), atol=1e-5)
+    passages = embedder.embed(texts[: summary.chunks])
+    np.testing.assert_allclose(np.asarray(got["embeddings"])[order], passages, atol=1e-5)
+    sentences = store.sentences.get(where={"essay": "bacon/50-of-studies.md"}, include=["embeddings"])
+    assert len(sentences["ids"]) == summary.sentences
+    by_id = dict(zip(sentences["ids"], np.asarray(sentences["embeddings"]), strict=True))
+    essay = Catalog(catalog_path(settings)).essay("bacon/50-of-studies.md")
+    assert essay is not None
+    expected = [
+        (f"{c.id}/{n}", essay.text[s:e])
+        for c in chunk_essay(essay)
+        for n, (s, e) in enumerate(sentence_units(essay.text, c))
+    ]
+    assert [t for _, t in expected] == texts[summary.chunks :]
+    np.testing.assert_allclose(
+        np.stack([by_id[i] for i, _ in expected]), embedder.embed(texts[summary.chunks :]), atol=1e-5
+    )
 
 
 def test_a_failed_prefetch_stops_the_run_and_a_rerun_redoes_the_essay(
@@ -275,7 +302,9 @@ def test_messy_files_are_indexed_or_rejected_with_a_reason(tmp_path: Path, messy
         else:
             assert name in summary.added, name
     ids, vectors = _state(settings)
-    assert ids == vectors and len(ids) == summary.total_chunks > 0
+    assert (
+        ids == vectors and len(ids) == summary.total_chunks + summary.sentences and summary.total_chunks > 0
+    )
 
 
 def test_cli_json_summary_and_exit_status(tmp_path: Path, corpus_dir: Path) -> None:

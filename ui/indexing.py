@@ -15,7 +15,7 @@ from ui.markup import escape
 # Share of the bar each stage fills: scanning files is quick, embedding chunks is the work.
 _STAGES = {
     "scan": (0.0, 0.1, "Reading essays"),
-    "embed": (0.1, 0.95, "Embedding passages"),
+    "embed": (0.1, 0.95, "Embedding passages and their sentences"),
     "keyword": (0.95, 1.0, "Building the keyword index"),
 }
 

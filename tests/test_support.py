@@ -1,0 +1,77 @@
+"""The answerer's calibrated span score and its checks, on small literal inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.essay import Chunk
+from retrieval.calibrate import Sample, fit
+from retrieval.support import FEATURES, Model, Span, calibration, missing_kind
+from retrieval.types import EssayInfo, Passage
+
+_PASSAGE = Passage(Chunk("e.md", 0, "x", 0, 1), EssayInfo("e.md", "An Essay", "Jane Roe"), 1.0, 1)
+
+
+def _spans(*texts: str) -> list[Span]:
+    return [Span(_PASSAGE, 0, len(t), t, ()) for t in texts]
+
+
+@pytest.mark.parametrize(
+    ("question", "texts", "missing"),
+    [
+        ("Who painted the panorama he saw?", ["I saw a panorama painted by a friend."], "a name"),
+        ("Who painted the panorama he saw?", ["I saw a panorama painted by Banvard."], ""),
+        ("Who does he credit with the Reformation?", ["The Reformation is the shadow of Luther."], ""),
+        ("In what year did he go to Italy?", ["When I went to Italy I saw Raphael."], "a date"),
+        ("In what year did he go to Italy?", ["In 1833 I went to Italy."], ""),
+        ("When he sets out, which way does he go?", ["I turn to the west."], ""),
+        ("How many soldiers does Takuba have?", ["Takuba was added in 2020."], "a number"),
+        ("How many soldiers does Takuba have?", ["Takuba has 600 soldiers."], ""),
+        ("How many years separate the two coups?", ["The coups of 2012 and 2020."], ""),
+        ("What does Bacon say about anger?", ["Anger is a kind of baseness."], ""),
+    ],
+)
+def test_a_question_asking_for_a_name_number_or_date_needs_one(
+    question: str, texts: list[str], missing: str
+) -> None:
+    assert missing_kind(question, _spans(*texts)) == missing
+
+
+def test_who_wrote_is_answered_by_the_essays_author() -> None:
+    assert missing_kind("Who wrote the paper that says this?", _spans("It says this plainly.")) == ""
+
+
+def _sample(rng: np.random.Generator, answerable: bool) -> Sample:
+    x = rng.uniform(0, 1, size=(12, len(FEATURES)))
+    labels = np.zeros(12)
+    if answerable:
+        labels[int(np.argmax(x[:, 0] + x[:, 1]))] = 1.0  # the span closest in meaning and words answers
+        x[labels == 1, 0] += 0.5  # and an answerable question has one clearly close span
+    return Sample(x, labels, answerable, ruled_out=False)
+
+
+def test_fit_puts_answering_spans_first_and_separates_unanswerable_questions() -> None:
+    rng = np.random.default_rng(7)
+    samples = [_sample(rng, answerable=i % 4 != 0) for i in range(200)]
+    model = fit(samples, "synthetic")
+    first = [s.labels[int(np.argmax([model.score(f) for f in s.features]))] for s in samples if s.answerable]
+    assert np.mean(first) > 0.9
+    assert model.weights[0] > 0 and model.weights[1] > 0
+    best = [(max(model.score(f) for f in s.features), s.answerable) for s in samples]
+    answered = np.mean([b >= model.threshold for b, a in best if a])
+    refused = np.mean([b < model.threshold for b, a in best if not a])
+    assert answered > 0.8 and refused > 0.8
+
+
+def test_the_shipped_calibration_loads_and_one_fitted_on_other_features_is_refused(tmp_path: Path) -> None:
+    model = Model.load(calibration("all-MiniLM-L6-v2"))
+    assert len(model.weights) == len(FEATURES) and model.fitted_on
+    stale = json.loads(calibration("all-MiniLM-L6-v2").read_text())
+    stale["features"] = ["closeness"]
+    (tmp_path / "old.json").write_text(json.dumps(stale))
+    with pytest.raises(ValueError, match="python -m retrieval calibrate"):
+        Model.load(tmp_path / "old.json")
