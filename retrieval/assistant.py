@@ -146,9 +146,9 @@ class Assistant:
     ) -> tuple[str, str, list[Passage]]:
         """The question, the query searched with (a follow-up carries the conversation), the passages."""
         question = question.strip()
-        answerer = self.answerer(mode)
         # An LLM condenses follow-ups better than the rule; without one the rule does it offline.
-        condense = getattr(answerer, "condense", None)
+        llm = (mode or self.settings.answer_mode) != "extractive"
+        condense = getattr(self.answerer(mode), "condense", None) if llm and history else None
         query = condense(question, history) if condense and history else standalone(question, history)
         focus = question if query != question else ""
         # A follow-up stays with the essays the conversation is about, unless it names others.

@@ -48,7 +48,7 @@ def collect(assistant: Assistant, questions: list[dict], model: Model) -> list[S
         answer = replace(answerer.answer(question, passages, history), standalone=query)
         turns[q["id"]] = [*history, turn_of(answer)]
         gold = q.get("gold_quotes") or []
-        ruled_out = not spans or answerer._names_unknown(question, passages)
+        ruled_out = not spans or answerer.names_unknown(question, passages)
         ruled_out = ruled_out or bool(missing_kind(question, spans[:KIND_WINDOW]))
         samples.append(
             Sample(

@@ -50,7 +50,7 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, passages: Sequence[Passage], history: Sequence[Turn] = ()) -> Answer:
         """Quote the spans likeliest to answer, or refuse with the closest passages."""
-        if not passages or self._names_unknown(question, passages):
+        if not passages or self.names_unknown(question, passages):
             return self._refuse(question, passages)
         spans = self.spans(question, passages, history)
         if not spans or spans[0].score < self.model.threshold:
@@ -62,8 +62,12 @@ class ExtractiveAnswerer:
         if kinds:  # spans that give what the question asks for (a date, a name) lead
             fitting = [s for s in window if any(gives(s) for gives in kinds.values())]
             spans = fitting + [s for s in spans if s not in fitting]
-        listing = bool(_LIST_CUES.search(question))
-        return self._compose(question, self._choose(_focused(spans, passages), listing=listing), passages)
+        focused = _focused(spans, passages)
+        if not focused:
+            return self._refuse(question, passages)
+        return self._compose(
+            question, self._choose(focused, listing=bool(_LIST_CUES.search(question))), passages
+        )
 
     def spans(self, question: str, passages: Sequence[Passage], history: Sequence[Turn] = ()) -> list[Span]:
         """Every quotable span of the passages with its score, likeliest to answer first."""
@@ -86,7 +90,7 @@ class ExtractiveAnswerer:
             out.append(Span(p, s, e, text, x, self.model.score(x)))
         return sorted(out, key=lambda span: -span.score)
 
-    def _names_unknown(self, question: str, passages: Sequence[Passage]) -> bool:
+    def names_unknown(self, question: str, passages: Sequence[Passage]) -> bool:
         """A name the question uses ('Darwin') that no passage mentions cannot be answered from them.
 
         When the question also names an author ('Emerson'), the name must occur in that author's passages.

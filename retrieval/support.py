@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ingest.errors import MarginaliaError
 from ingest.keyword import tokenize
 from retrieval.types import Passage
 
@@ -64,7 +65,13 @@ class Model:
 
     @classmethod
     def load(cls, path: Path) -> Model:
-        data = json.loads(path.read_text())
+        try:
+            data = json.loads(path.read_text())
+        except OSError as err:
+            raise MarginaliaError(
+                f"no answer calibration at {path}; make one with: python -m retrieval calibrate "
+                "eval/tune.jsonl eval/dev.jsonl eval/paraphrased.jsonl"
+            ) from err
         if tuple(data["features"]) != FEATURES:
             raise ValueError(f"{path} was fitted on other features; run: python -m retrieval calibrate")
         return cls(
