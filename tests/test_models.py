@@ -37,7 +37,7 @@ def test_each_model_indexes_and_answers(tmp_path: Path, corpus_dir: Path, name: 
     assert sorted(summary.added) == sorted(ESSAYS) and summary.sentences > summary.chunks
     assistant = Assistant(Settings.from_env(env={}, index_dir=settings.index_dir))  # the index's model
     assert assistant.embedder.name == name and assistant.embedder.dimensions == MODELS[name].dimensions
-    answer = assistant.ask("What does Bacon advise about keeping your temper?")
+    answer = assistant.ask("What does Bacon say about anger and how to calm it?")
     assert not answer.refused and answer.citations[0].essay == "bacon/57-of-anger.md"
     assert all(c.verified for c in answer.citations)
     # Asking that index with the other model's embedder says how to rebuild, instead of failing later.
