@@ -12,6 +12,7 @@ import signal
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from ingest.errors import MarginaliaError
@@ -38,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         assistant = Assistant.open(settings)
         if args.command == "eval":
-            return _eval(assistant, args)
+            others = [Assistant.open(replace(settings, index_dir=i)) for i in args.compare or ()]
+            return _eval([assistant, *others], args)
         if args.command == "calibrate":
             return _calibrate(assistant, args)
         if args.jsonl:
@@ -85,18 +87,27 @@ def ask_all(assistant: Assistant, questions: list[dict], *, k: int | None = None
     return rows
 
 
-def _eval(assistant: Assistant, args: argparse.Namespace) -> int:
-    gold = read_questions(args.questions)
-    assistant.ask("warm up the model and caches")
-    rows = ask_all(assistant, gold, k=args.k)
-    results = {r["id"]: r for r in rows}
-    metrics: dict[str, object] = dict(score(gold, results))
-    latencies = sorted(r["latency_ms"] for r in rows)
-    metrics["latency_ms_p50"] = statistics.median(latencies)
-    metrics["latency_ms_p95"] = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
-    answered = [len(r["answer"].split()) for r in rows if not r["refused"]]
-    metrics["median_answer_words"] = statistics.median(answered) if answered else 0
-    types = by_type(gold, results)
+def _eval(assistants: list[Assistant], args: argparse.Namespace) -> int:
+    """Score every questions file on every index; one pair prints its metrics and types, more a
+    side-by-side table (e.g. one index per embedding model)."""
+    if args.out and (len(assistants) > 1 or len(args.questions) > 1):
+        print("error: --out takes one questions file and one index", file=sys.stderr)
+        return 2
+    table: dict[str, dict[str, object]] = {}
+    labels = [a.settings.embed_model for a in assistants]
+    if len(set(labels)) < len(labels):  # indexes made with the same model: tell them apart by order
+        labels = [f"{label} #{n}" for n, label in enumerate(labels, 1)]
+    for assistant in assistants:
+        assistant.ask("warm up the model and caches")
+    for path in args.questions:
+        gold = read_questions(path)
+        for assistant, label in zip(assistants, labels, strict=True):
+            rows = ask_all(assistant, gold, k=args.k)
+            metrics, types = _metrics(gold, rows)
+            table[f"{path.stem} / {label}"] = metrics
+    if len(table) > 1:
+        print(json.dumps(table) if args.json else _side_by_side(table))
+        return 0
     if args.out:
         args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     if args.json:
@@ -105,6 +116,25 @@ def _eval(assistant: Assistant, args: argparse.Namespace) -> int:
     print("\n".join(f"{k:>22}: {v}" for k, v in metrics.items()))
     print(_type_table(types))
     return 0
+
+
+def _metrics(gold: list[dict], rows: list[dict]) -> tuple[dict[str, object], dict[str, dict[str, float]]]:
+    results = {r["id"]: r for r in rows}
+    metrics: dict[str, object] = dict(score(gold, results))
+    latencies = sorted(r["latency_ms"] for r in rows)
+    metrics["latency_ms_p50"] = statistics.median(latencies)
+    metrics["latency_ms_p95"] = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
+    answered = [len(r["answer"].split()) for r in rows if not r["refused"]]
+    metrics["median_answer_words"] = statistics.median(answered) if answered else 0
+    return metrics, by_type(gold, results)
+
+
+def _side_by_side(table: dict[str, dict[str, object]]) -> str:
+    names = list(next(iter(table.values())))
+    width = max(len(c) for c in table) + 2
+    lines = [f"{'':<22}" + "".join(f"{c:>{width}}" for c in table)]
+    lines += [f"{n:<22}" + "".join(f"{m[n]!s:>{width}}" for m in table.values()) for n in names]
+    return "\n".join(lines)
 
 
 _COLUMNS = ("questions", "recall@5", "answer_coverage", "answered_answerable", "refused_unanswerable")
@@ -147,7 +177,13 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--author", action="append", help="only this author (repeatable)")
     ask.add_argument("--essay", action="append", help="only this essay id (repeatable)")
     ev = sub.add_parser("eval", help="score answers to a questions file with gold quotes")
-    ev.add_argument("questions", type=Path)
+    ev.add_argument("questions", type=Path, nargs="+", help="questions files with gold quotes")
+    ev.add_argument(
+        "--compare",
+        type=Path,
+        action="append",
+        help="another index (e.g. made with the other embedding model) scored beside the first",
+    )
     ev.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     ev.add_argument("--out", type=Path, help="also write each answer as JSONL here")
     cal = sub.add_parser("calibrate", help="fit the answerer's span model and refusal threshold")

@@ -206,6 +206,24 @@ def test_cli_eval_reports_each_question_type_and_calibrate_writes_a_model(
     types = {r["type"] for r in sahel}
     assert set(metrics["by_type"]) == types and metrics["median_answer_words"] > 0
     assert sum(m["questions"] for m in metrics["by_type"].values()) == metrics["questions"] == len(sahel)
+    # Several files and indexes are scored side by side (here the same index twice).
+    again = tmp_path / "again.jsonl"
+    again.write_text(questions.read_text())
+    both = _cli(
+        "eval",
+        str(questions),
+        str(again),
+        "--compare",
+        str(small_index.index_dir),
+        "--json",
+        index=small_index.index_dir,
+    )
+    assert both.returncode == 0, both.stderr
+    table = json.loads(both.stdout)
+    assert list(table) == [f"{f} / all-MiniLM-L6-v2 #{n}" for f in ("q", "again") for n in (1, 2)]
+    assert all(
+        m["recall@5"] == metrics["recall@5"] for m in table.values()
+    )  # the same index, the same answers
     out = tmp_path / "calibration.json"
     done = _cli("calibrate", str(questions), "--out", str(out), index=small_index.index_dir)
     assert done.returncode == 0, done.stderr
