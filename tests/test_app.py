@@ -377,3 +377,22 @@ def test_generative_mode_streams_then_shows_the_checked_answer(monkeypatch, inde
     assert answer.mode == "llm:smollm2" or (answer.notice and answer.mode == "extractive")
     for value in texts(at):
         assert not re.search(r"(?i)https?:|www\.|!\[|\]\(", value), value
+
+
+# --- an empty corpus ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("read_only", ["false", "true"])
+def test_an_empty_corpus_opens_with_its_notice_and_refuses(monkeypatch, tmp_path: Path, read_only) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "photo.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))  # rejected: binary
+    at = open_app(monkeypatch, (corpus, tmp_path / "index"), read_only=read_only)
+    notice = " ".join(i.value for i in at.info)
+    assert "The corpus is empty" in notice and ("upload" in notice) == (read_only == "false")
+    assert not at.main.success and [m.value for m in at.metric] == ["0", "0"]
+    assert not any("Answers quote the 0 essays" in v for v in texts(at))
+    if read_only == "false":
+        assert "**photo.txt** was not indexed: not a text file" in " ".join(texts(at)).replace("\\", "")
+    answer = ask(at, "What is revenge?").session_state["answers"][0]
+    assert answer.refused and answer.text == CANNOT_ANSWER and not answer.passages

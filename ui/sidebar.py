@@ -48,7 +48,8 @@ def corpus(stats: CorpusStats) -> None:
     essays, passages = st.columns(2)
     essays.metric("Essays", stats.essays)
     passages.metric("Passages", stats.chunks)
-    st.caption(" · ".join(f"{escape(name)} {count}" for name, count in stats.collections.items()))
+    if stats.collections:
+        st.caption(" · ".join(f"{escape(name)} {count}" for name, count in stats.collections.items()))
     if stats.last_indexed:
         st.caption(f"Last indexed {_ago(stats.last_indexed)}")
 
