@@ -280,14 +280,14 @@ def test_messy_files_are_indexed_or_rejected_with_a_reason(tmp_path: Path, messy
 
 def test_cli_json_summary_and_exit_status(tmp_path: Path, corpus_dir: Path) -> None:
     corpus = copy_essays(corpus_dir, tmp_path / "corpus", FEW[:1])
-    (corpus / "notes.pdf").write_bytes(b"%PDF-1.4")
+    (corpus / "notes.odt").write_bytes(b"PK\x03\x04")
     env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
     cmd = [sys.executable, "-m", "ingest", str(corpus), "--index", str(tmp_path / "index"), "--json"]
     done = subprocess.run(cmd, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert {"added", "updated", "removed", "unchanged", "rejected", "chunks"} <= set(summary)
-    assert summary["added"] == list(FEW[:1]) and summary["rejected"][0]["path"] == "notes.pdf"
+    assert summary["added"] == list(FEW[:1]) and summary["rejected"][0]["path"] == "notes.odt"
     assert "not a supported format" in summary["rejected"][0]["reason"]
     missing = subprocess.run(
         [sys.executable, "-m", "ingest", str(tmp_path / "nope"), "--index", str(tmp_path / "i2")],
