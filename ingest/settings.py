@@ -31,11 +31,9 @@ class Settings:
     chroma_token: str = _setting("", "Bearer token sent to the Chroma server, if it requires one.")
     collection: str = _setting("marginalia", "Chroma collection name.")
     max_file_mb: float = _setting(
-        5.0, "Text files larger than this are rejected, and documents whose text is larger."
+        5.0, "Text files larger than this are rejected, as are documents with more text."
     )
-    max_document_mb: float = _setting(
-        50.0, "PDF, EPUB and Word files larger than this are rejected (fonts and images make them large)."
-    )
+    max_document_mb: float = _setting(50.0, "PDF, EPUB and Word files larger than this are rejected.")
     embed_backend: str = _setting(
         "openvino", "Embedding runtime: openvino (fast, converted once) or torch (sentence-transformers)."
     )
