@@ -154,6 +154,7 @@ def table(doc: dict) -> list[str]:
     add("  `python -m ingest`, launch to exit, s", "reindex", "changed_command", "seconds")
     add("re-index, one essay added, s", "reindex", "added", "seconds")
     add("PDF extraction, pages/s", "documents", "pdf", "pages_per_s", fmt="{:.0f}")
+    add("  pages per CPU second", "documents", "pdf", "pages_per_cpu_s", fmt="{:.0f}")
     for what in ("p50", "p95"):
         add(
             f"retrieval {what}, ms",

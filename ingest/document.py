@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ingest.errors import RejectedFile
 
-PAGED_SUFFIXES = frozenset({".pdf", ".epub", ".docx"})
+DOCUMENT_SUFFIXES = frozenset({".pdf", ".epub", ".docx"})
 #: Zip archives (EPUB, DOCX) are checked before any parser sees them: a few KB can unpack to gigabytes.
 MAX_UNPACKED = 256 * 1024 * 1024
 MAX_ENTRIES = 10_000

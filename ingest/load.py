@@ -11,14 +11,13 @@ from pathlib import Path
 
 from ingest import html
 from ingest.clean import normalise, rejoin_wrapped, repair_mojibake, strip_remnants, unmark
-from ingest.document import PAGED_SUFFIXES, Part, read_document
+from ingest.document import DOCUMENT_SUFFIXES, Part, read_document
 from ingest.errors import RejectedFile, SkippedFile
 from ingest.essay import Essay, content_hash
 from ingest.frontmatter import split_front_matter
 
 log = logging.getLogger(__name__)
 
-DOCUMENT_SUFFIXES = PAGED_SUFFIXES  # .pdf, .epub, .docx: binary files with their own, larger size limit
 SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm"}) | DOCUMENT_SUFFIXES
 IGNORE_FILE = ".marginaliaignore"
 _FORMATS = ".txt, .md, .markdown, .html, .htm, .pdf, .epub, .docx"
