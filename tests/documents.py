@@ -9,9 +9,7 @@ and page numbers say. Hostile files (encrypted, scanned, damaged, zip bombs) are
 from __future__ import annotations
 
 import io
-import os
 import random
-import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,14 +312,3 @@ def zip_bomb(path: Path, *, epub: bool, megabytes: int = 300) -> None:
         with archive.open("word/document.xml" if not epub else "OEBPS/bomb.xhtml", "w") as entry:
             for _ in range(megabytes):
                 entry.write(zeros)
-
-
-def files_in(folder: Path) -> list[str]:
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-
-
-def words(text: str) -> list[str]:
-    return re.findall(r"\w+", text)
-
-
-__all__ = ["Laid", "os"]
