@@ -69,7 +69,7 @@ with st.sidebar:
     mode = sidebar.answer_mode(settings)
     sidebar.upkeep(settings, assistant)
 
-if built := st.session_state.pop("built", None):
+if (built := st.session_state.pop("built", None)) and stats.essays:
     st.success(
         f"Index built: {stats.essays} essays, {stats.chunks} passages ({built.summary.seconds:.0f} s).",
         icon=":material/check_circle:",
@@ -78,12 +78,19 @@ if built := st.session_state.pop("built", None):
 answers = st.session_state.answers
 if not answers:
     st.markdown("### Ask the essays")
-    st.markdown(
-        f"Answers quote the {stats.essays} essays directly. Each quote is numbered, shown in its passage "
-        "and checked word for word against the essay; follow-up questions build on the conversation."
-    )
-    if not stats.essays:
-        st.info("The corpus is empty: add essays to the corpus folder, or upload some in the sidebar.")
+    if stats.essays:
+        st.markdown(
+            f"Answers quote the {stats.essays} essays directly. Each quote is numbered, shown in its passage "
+            "and checked word for word against the essay; follow-up questions build on the conversation."
+        )
+    else:
+        # Questions still work (each is refused), so the chat stays; the notice says how to fill it.
+        then = "run `python -m ingest`" if settings.read_only else "press Reindex, or upload essays"
+        st.info(
+            f"The corpus is empty: no essays are indexed from {escape(str(settings.corpus_dir))}. "
+            f"Add essays to that folder and {then}.",
+            icon=":material/info:",
+        )
 
 for n, answer in enumerate(answers):
     with st.chat_message("user", avatar=":material/person:"):

@@ -20,6 +20,7 @@ PHASES = {
     "scale_vectors": "bench.synth:make_vectors",
     "scale_index": "bench.synth:index_reusing",
     "app_startup": "bench.startup:app_first_answer",
+    "pdf_extraction": "bench.documents:pdf_extraction",
 }
 
 

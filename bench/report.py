@@ -153,6 +153,8 @@ def table(doc: dict) -> list[str]:
     add("  again, model warm, s", "reindex", "changed_again", "seconds")
     add("  `python -m ingest`, launch to exit, s", "reindex", "changed_command", "seconds")
     add("re-index, one essay added, s", "reindex", "added", "seconds")
+    add("PDF extraction, pages/s", "documents", "pdf", "pages_per_s", fmt="{:.0f}")
+    add("  pages per CPU second", "documents", "pdf", "pages_per_cpu_s", fmt="{:.0f}")
     for what in ("p50", "p95"):
         add(
             f"retrieval {what}, ms",

@@ -79,6 +79,8 @@ def run_suite(plan: Plan) -> dict:
     )
     app = _app_startup(plan, ours_index, questions, logs)
     reindex = _reindex(corpus, ours_index, logs)
+    pdf_spec = {"pages": 20 if plan.quick else 200, "corpus": str(corpus)}
+    documents = {"pdf": run_phase("pdf_extraction", pdf_spec, log_dir=logs)}
 
     results = {
         "meta": {
@@ -106,6 +108,7 @@ def run_suite(plan: Plan) -> dict:
         "compute": {"ours": compute(ours, machine), "baseline": compute(base, machine) if base else None},
         "cold_index": {"ours": _strip(ours), "baseline": _strip(base) if base else None},
         "reindex": reindex,
+        "documents": documents,
         "serving": {"ours": served, "baseline": base_served},
         "startup": {"process": {"first_answer_seconds": served["first_answer_seconds"]}, "app": app},
     }

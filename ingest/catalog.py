@@ -7,6 +7,7 @@ so an interrupted ingest is finished by simply running it again.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.essay import Chunk, Essay
+from ingest.essay import Chunk, Essay, page_span
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -29,7 +30,16 @@ CREATE TABLE IF NOT EXISTS chunks (
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, heading TEXT NOT NULL,
     PRIMARY KEY (essay_id, ordinal)
 );
+-- Where each page starts in a paged essay's text (a JSON list); other essays have no row. Added
+-- for PDFs: an index made before it gains the empty table on open, right for its text essays.
+CREATE TABLE IF NOT EXISTS pages (
+    essay_id TEXT PRIMARY KEY REFERENCES essays(id) ON DELETE CASCADE, starts TEXT NOT NULL
+);
 """
+_ESSAY = (
+    "SELECT e.id, e.title, e.text, e.author, e.year, e.collection, e.source_hash, p.starts"
+    " FROM essays e LEFT JOIN pages p ON p.essay_id = e.id"
+)
 
 
 @dataclass(frozen=True)
@@ -94,18 +104,12 @@ class Catalog:
         return {row[0]: EssayRecord(*row) for row in rows}
 
     def essay(self, essay_id: str) -> Essay | None:
-        row = self._db.execute(
-            "SELECT id, title, text, author, year, collection, source_hash FROM essays WHERE id = ?",
-            (essay_id,),
-        ).fetchone()
-        return Essay(*row) if row else None
+        row = self._db.execute(f"{_ESSAY} WHERE e.id = ?", (essay_id,)).fetchone()
+        return _essay(row) if row else None
 
     def essays(self) -> Iterator[Essay]:
-        cur = self._db.execute(
-            "SELECT id, title, text, author, year, collection, source_hash FROM essays ORDER BY id"
-        )
-        for row in cur:
-            yield Essay(*row)
+        for row in self._db.execute(f"{_ESSAY} ORDER BY e.id"):
+            yield _essay(row)
 
     def chunks(self) -> Iterator[tuple[Essay, list[Chunk]]]:
         """Every essay with its chunks, texts sliced from the stored essay text."""
@@ -117,7 +121,10 @@ class Catalog:
         for essay in self.essays():
             yield (
                 essay,
-                [Chunk(essay.id, o, essay.text[s:e], s, e, h) for o, s, e, h in offsets.get(essay.id, [])],
+                [
+                    Chunk(essay.id, o, essay.text[s:e], s, e, h, page_span(essay.page_starts, s, e))
+                    for o, s, e, h in offsets.get(essay.id, [])
+                ],
             )
 
     def chunk_count(self) -> int:
@@ -144,6 +151,8 @@ class Catalog:
                 "INSERT INTO chunks VALUES (?, ?, ?, ?, ?)",
                 [(c.essay_id, c.ordinal, c.start, c.end, c.heading) for c in chunks],
             )
+            if essay.page_starts:
+                db.execute("INSERT INTO pages VALUES (?, ?)", (essay.id, json.dumps(essay.page_starts)))
 
     def delete(self, essay_id: str) -> None:
         with self._tx() as db:
@@ -156,3 +165,9 @@ class Catalog:
 
     def last_indexed(self) -> float | None:
         return self._db.execute("SELECT MAX(indexed_at) FROM essays").fetchone()[0]
+
+
+def _essay(row: tuple) -> Essay:
+    essay_id, title, text, author, year, collection, source_hash, starts = row
+    pages = tuple(json.loads(starts)) if starts else ()
+    return Essay(essay_id, title, text, author, year, collection, source_hash, page_starts=pages)

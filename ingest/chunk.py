@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ingest.essay import Chunk, Essay
+from ingest.essay import Chunk, Essay, page_span
 
 #: Bump when chunking changes: the index is rebuilt instead of mixing old and new chunks.
 CHUNKER_VERSION = "blocks-v2"
@@ -155,7 +155,10 @@ def chunk_essay(essay: Essay) -> list[Chunk]:
         spans.extend([s, e, heading, block.kind] for s, e in _split_long(text, start, block.end))
     flush()
     trimmed = [(*_trim(text, s, e), h) for s, e, h, _ in _merge_tiny(spans)]
-    return [Chunk(essay.id, i, text[s:e], s, e, h) for i, (s, e, h) in enumerate(trimmed)]
+    return [
+        Chunk(essay.id, i, text[s:e], s, e, h, page_span(essay.page_starts, s, e))
+        for i, (s, e, h) in enumerate(trimmed)
+    ]
 
 
 def _merge_tiny(spans: list[list]) -> list[list]:

@@ -221,8 +221,10 @@ class KeywordIndex:
         known = known or {}
         digests = [_digest(t) for t in texts]
         tokens = [known.get(d) or tokenize(t) or ["∅"] for d, t in zip(digests, texts, strict=True)]
-        retriever = bm25s.BM25()
-        retriever.index(tokens, show_progress=False)
+        retriever = None  # an empty corpus: bm25s cannot index nothing (max() of an empty sequence)
+        if tokens:
+            retriever = bm25s.BM25()
+            retriever.index(tokens, show_progress=False)
         df: dict[str, int] = {}
         for doc in tokens:
             for t in set(doc):
@@ -247,8 +249,10 @@ class KeywordIndex:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk (aligned with `ids`) for the query's words."""
+        if not self.ids:
+            return np.zeros(0, dtype=np.float32)
         tokens = [t for t in tokenize(query) if t in self._vocab]
-        if not tokens or not self.ids:
+        if not tokens:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
 
@@ -259,7 +263,9 @@ class KeywordIndex:
     def save(self, folder: Path) -> None:
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        self._bm25.save(str(tmp), show_progress=False)
+        tmp.mkdir(parents=True)
+        if self._bm25 is not None:
+            self._bm25.save(str(tmp), show_progress=False)
         (tmp / "ids.json").write_text(
             json.dumps(
                 {"version": KEYWORD_VERSION, "generation": self.generation, "ids": self.ids, "df": self.df}
@@ -284,7 +290,9 @@ class KeywordIndex:
             meta = json.loads((folder / "ids.json").read_text())
             if meta.get("version") != KEYWORD_VERSION:
                 return None
-            retriever = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
+            retriever = (
+                bm25s.BM25.load(str(folder), show_progress=False, verbosity=0) if meta["ids"] else None
+            )
         except (OSError, ValueError):
             return None
         return cls(meta["ids"], retriever, int(meta["generation"]), meta.get("df", {}))

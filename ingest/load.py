@@ -11,15 +11,16 @@ from pathlib import Path
 
 from ingest import html
 from ingest.clean import normalise, rejoin_wrapped, repair_mojibake, strip_remnants, unmark
+from ingest.document import DOCUMENT_SUFFIXES, Part, read_document
 from ingest.errors import RejectedFile, SkippedFile
 from ingest.essay import Essay, content_hash
 from ingest.frontmatter import split_front_matter
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm"})
+SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm"}) | DOCUMENT_SUFFIXES
 IGNORE_FILE = ".marginaliaignore"
-_FORMATS = ".txt, .md, .markdown, .html, .htm"
+_FORMATS = ".txt, .md, .markdown, .html, .htm, .pdf, .epub, .docx"
 _MB = 1024 * 1024
 
 _BINARY_MAGIC = (
@@ -74,12 +75,69 @@ def _ignored(rel: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(prefix, pattern) for pattern in patterns for prefix in prefixes)
 
 
-def load_essay(path: Path, corpus_dir: Path, *, max_bytes: int) -> Essay:
-    """Read one corpus file into a clean Essay; RejectedFile or SkippedFile say why it cannot be."""
+def load_essays(
+    path: Path, corpus_dir: Path, *, max_bytes: int, max_document_bytes: int | None = None
+) -> list[Essay]:
+    """The essays in one corpus file: one, or an EPUB's chapters; RejectedFile says why there are none.
+
+    `max_bytes` limits a text file and the text taken from a document; `max_document_bytes` limits
+    a PDF, EPUB or Word file itself (they carry fonts and images: far more bytes than text).
+    """
+    suffix = path.suffix.lower()
+    if suffix not in DOCUMENT_SUFFIXES:
+        return [load_essay(path, corpus_dir, max_bytes=max_bytes)]
+    essay_id = _essay_id(path, corpus_dir)
+    limit = max_bytes if max_document_bytes is None else max_document_bytes
+    raw = _read(path, essay_id, limit, setting="MARGINALIA_MAX_DOCUMENT_MB")
+    if not raw:
+        raise SkippedFile(essay_id, "empty file; nothing to index")
+    essays = [_document_essay(part, path, essay_id, raw) for part in read_document(suffix, raw, essay_id)]
+    text_bytes = sum(len(e.text.encode("utf-8")) for e in essays)
+    if text_bytes > max_bytes:
+        raise RejectedFile(
+            essay_id,
+            f"its text is {_size(text_bytes)}, over the {_size(max_bytes)} limit (MARGINALIA_MAX_FILE_MB); "
+            "split it",
+        )
+    return essays
+
+
+def _document_essay(part: Part, path: Path, essay_id: str, raw: bytes) -> Essay:
+    # A PDF's text is final (its page offsets point into it); other documents get the usual cleaning.
+    text = part.text if part.page_starts else strip_remnants(normalise(part.text))
+    if not text.strip():
+        raise SkippedFile(essay_id, "no text in this document; nothing to index")
+    folder = essay_id.split("/")[0] if "/" in essay_id else ""
+    return Essay(
+        id=f"{essay_id}#{part.key}" if part.key else essay_id,
+        title=part.title or _first_line_title(text) or _pretty(path),
+        text=text,
+        author=part.author,
+        year=part.year,
+        # A book's chapters are a collection of their own, unless a folder already makes one.
+        collection=folder or part.meta.get("book", ""),
+        source_hash=content_hash(raw),
+        meta=dict(part.meta),
+        page_starts=part.page_starts,
+    )
+
+
+def load_essay(
+    path: Path, corpus_dir: Path, *, max_bytes: int, max_document_bytes: int | None = None
+) -> Essay:
+    """Read one corpus file into a clean Essay; RejectedFile or SkippedFile say why it cannot be.
+
+    A file that holds several essays (an EPUB's chapters) needs load_essays.
+    """
     essay_id = _essay_id(path, corpus_dir)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise RejectedFile(essay_id, f"not a supported format ({_FORMATS}); skipped")
+    if suffix in DOCUMENT_SUFFIXES:
+        essays = load_essays(path, corpus_dir, max_bytes=max_bytes, max_document_bytes=max_document_bytes)
+        if len(essays) != 1:
+            raise ValueError(f"{essay_id} holds {len(essays)} essays; read it with load_essays")
+        return essays[0]
     raw = _read(path, essay_id, max_bytes)
     if not raw:
         raise SkippedFile(essay_id, "empty file; nothing to index")
@@ -128,7 +186,7 @@ def _essay_id(path: Path, corpus_dir: Path) -> str:
             return path.name
 
 
-def _read(path: Path, essay_id: str, max_bytes: int) -> bytes:
+def _read(path: Path, essay_id: str, max_bytes: int, *, setting: str = "MARGINALIA_MAX_FILE_MB") -> bytes:
     # Size is checked before reading so a huge file never lands in memory; the bounded read
     # catches a file that grows between the two calls.
     try:
@@ -145,7 +203,7 @@ def _read(path: Path, essay_id: str, max_bytes: int) -> bytes:
         ) from err
     raise RejectedFile(
         essay_id,
-        f"{_size(size)} is over the {_size(max_bytes)} limit (MARGINALIA_MAX_FILE_MB); split or shorten it",
+        f"{_size(size)} is over the {_size(max_bytes)} limit ({setting}); split or shorten it",
     )
 
 

@@ -23,7 +23,7 @@ from ingest.embed import Embedder, load_embedder
 from ingest.errors import MarginaliaError, RejectedFile
 from ingest.essay import Chunk, Essay, content_hash
 from ingest.keyword import KeywordIndex
-from ingest.load import corpus_files, load_essay
+from ingest.load import corpus_files, load_essays
 from ingest.lock import index_lock
 from ingest.models import spec
 from ingest.sentences import SENTENCES_VERSION, sentence_id, sentence_units
@@ -250,21 +250,24 @@ class _Run:
     def _scan(self, records: dict, redo: set[str]) -> list[Essay]:
         files = corpus_files(self.settings.corpus_dir)
         todo: list[Essay] = []
+        limits = {
+            "max_bytes": self.settings.max_file_bytes,
+            "max_document_bytes": self.settings.max_document_bytes,
+        }
+        chapters = _by_file(records)
         for n, path in enumerate(files, 1):
             rel = path.relative_to(self.settings.corpus_dir).as_posix()
             self.progress("scan", n, len(files))
-            record = records.get(rel)
+            held = [rel] if rel in records else chapters.get(rel, [])  # the essays this file gave
             if (
-                record
-                and rel not in redo
-                and _same_bytes(path, record.source_hash, self.settings.max_file_bytes)
+                held
+                and not redo.intersection(held)
+                and _same_bytes(path, records[held[0]].source_hash, max(limits.values()))
             ):
-                self.summary.unchanged.append(rel)
+                self.summary.unchanged.extend(held)
                 continue
             try:
-                todo.append(
-                    load_essay(path, self.settings.corpus_dir, max_bytes=self.settings.max_file_bytes)
-                )
+                todo.extend(load_essays(path, self.settings.corpus_dir, **limits))
             except RejectedFile as rejected:
                 self.summary.rejected.append({"path": rel, "reason": rejected.reason})
         return todo
@@ -385,6 +388,16 @@ def _metadata(essay: Essay, chunk: Chunk) -> dict[str, object]:
         "start": chunk.start,
         "end": chunk.end,
     }
+
+
+def _by_file(records: dict) -> dict[str, list[str]]:
+    """The ids of the essays that came from one file of several (an EPUB's "book.epub#03-title")."""
+    out: dict[str, list[str]] = {}
+    for essay_id in sorted(records):
+        source, mark, _ = essay_id.partition("#")
+        if mark and source.lower().endswith(".epub"):
+            out.setdefault(source, []).append(essay_id)
+    return out
 
 
 def _same_bytes(path: Path, source_hash: str, max_bytes: int) -> bool:

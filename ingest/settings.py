@@ -34,7 +34,10 @@ class Settings:
     chroma_port: int = _setting(8000, "Chroma server port.")
     chroma_token: str = _setting("", "Bearer token sent to the Chroma server, if it requires one.")
     collection: str = _setting("marginalia", "Chroma collection name.")
-    max_file_mb: float = _setting(5.0, "Files larger than this are rejected with a size error.")
+    max_file_mb: float = _setting(
+        5.0, "Text files larger than this are rejected, as are documents with more text."
+    )
+    max_document_mb: float = _setting(50.0, "PDF, EPUB and Word files larger than this are rejected.")
     embed_model: str = _setting(
         "all-MiniLM-L6-v2",
         "Embedding model: all-MiniLM-L6-v2 (packaged) or all-mpnet-base-v2 (make install-mpnet first). "
@@ -86,6 +89,10 @@ class Settings:
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def max_document_bytes(self) -> int:
+        return int(self.max_document_mb * 1024 * 1024)
 
     @property
     def store_label(self) -> str:

@@ -19,6 +19,7 @@ from ingest.lock import index_lock
 from ingest.pipeline import catalog_path, run_ingest
 from ingest.settings import Settings
 from retrieval.types import CANNOT_ANSWER
+from ui.cards import page_label
 from ui.conversation import transcript
 from ui.markup import WORD_JOINER, escape
 
@@ -287,6 +288,31 @@ def test_upload_is_saved_safely_indexed_at_once_and_answers(monkeypatch, fresh) 
     assert any("silver knife" in c.quote for c in answer.citations)
 
 
+def test_uploaded_pdf_and_epub_answer_with_pages_and_open_in_context(monkeypatch, fresh, tmp_path) -> None:
+    import documents
+
+    pdf, book = tmp_path / "revenge.pdf", tmp_path / "essays.epub"
+    documents.write_pdf(pdf, ("bacon/27-of-friendship.md", "bacon/57-of-anger.md"), columns=2, head="Essays")
+    documents.write_epub(
+        book, ("bacon/50-of-studies.md", "bacon/10-of-love.md"), title="Two", author="F", year="1625"
+    )
+    at = open_app(monkeypatch, fresh)
+    accepted = set(at.get("file_uploader")[0].proto.type)
+    assert {".pdf", ".epub", ".docx", ".md"} <= accepted
+    at = upload(at, ("Anger and Friendship.pdf", pdf.read_bytes()), ("essays.epub", book.read_bytes()))
+    assert "Added 3, updated 0, removed 0, rejected 0" in at.success[0].value  # the PDF and two chapters
+    answer = ask(at, "How should a man fight anger?").session_state["answers"][0]
+    cited = next(c for c in answer.citations if c.essay == "uploads/Anger-and-Friendship.pdf")
+    assert cited.verified and cited.passage is not None and cited.passage.chunk.pages is not None
+    label = page_label(cited.passage.chunk.pages)
+    header = cards(at, cited.number)[0]
+    assert header.endswith("quote verified]") and f" · {escape(label)}" in header
+    at.button(key=f"a0-c{cited.number}").click().run()
+    dialog = at.get("dialog")[0]
+    assert escape(label) in dialog.caption[0].value
+    assert highlight(cited.quote) in dialog.markdown[-1].value
+
+
 def test_upload_with_a_taken_name_is_kept_under_a_new_one(monkeypatch, fresh) -> None:
     at = upload(open_app(monkeypatch, fresh), ("keeper.md", LIGHTHOUSE.encode()))
     at = upload(at, ("keeper.md", LIGHTHOUSE.replace("forty-one", "forty-two").encode()))
@@ -377,3 +403,22 @@ def test_generative_mode_streams_then_shows_the_checked_answer(monkeypatch, inde
     assert answer.mode == "llm:smollm2" or (answer.notice and answer.mode == "extractive")
     for value in texts(at):
         assert not re.search(r"(?i)https?:|www\.|!\[|\]\(", value), value
+
+
+# --- an empty corpus ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("read_only", ["false", "true"])
+def test_an_empty_corpus_opens_with_its_notice_and_refuses(monkeypatch, tmp_path: Path, read_only) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "photo.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))  # rejected: binary
+    at = open_app(monkeypatch, (corpus, tmp_path / "index"), read_only=read_only)
+    notice = " ".join(i.value for i in at.info)
+    assert "The corpus is empty" in notice and ("upload" in notice) == (read_only == "false")
+    assert not at.main.success and [m.value for m in at.metric] == ["0", "0"]
+    assert not any("Answers quote the 0 essays" in v for v in texts(at))
+    if read_only == "false":
+        assert "**photo.txt** was not indexed: not a text file" in " ".join(texts(at)).replace("\\", "")
+    answer = ask(at, "What is revenge?").session_state["answers"][0]
+    assert answer.refused and answer.text == CANNOT_ANSWER and not answer.passages

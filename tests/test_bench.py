@@ -37,6 +37,7 @@ def test_quick_bench_writes_results(tmp_path: Path) -> None:
         "reindex",
         "serving",
         "startup",
+        "documents",
         "targets",
     }
     for side in ("ours", "baseline"):
@@ -53,6 +54,9 @@ def test_quick_bench_writes_results(tmp_path: Path) -> None:
     assert doc["reindex"]["changed"]["updated"] == 1 and doc["reindex"]["added"]["added"] == 1
     assert doc["startup"]["process"]["first_answer_seconds"] > 0
     assert doc["startup"]["app"] == {"skipped": "not run with --quick"}
+    pdf = doc["documents"]["pdf"]
+    assert pdf["pages"] == 20 and pdf["pages_per_s"] > 0 and pdf["pages_per_cpu_s"] > 0
+    assert pdf["characters"] > 20 * 3000
     assert len(doc["targets"]) == 9
     assert all(t["met"] in (True, False) for t in doc["targets"])
     assert not (tmp_path / "work").exists()  # scratch space is removed unless --keep

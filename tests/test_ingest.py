@@ -309,14 +309,14 @@ def test_messy_files_are_indexed_or_rejected_with_a_reason(tmp_path: Path, messy
 
 def test_cli_json_summary_and_exit_status(tmp_path: Path, corpus_dir: Path) -> None:
     corpus = copy_essays(corpus_dir, tmp_path / "corpus", FEW[:1])
-    (corpus / "notes.pdf").write_bytes(b"%PDF-1.4")
+    (corpus / "notes.odt").write_bytes(b"PK\x03\x04")
     env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
     cmd = [sys.executable, "-m", "ingest", str(corpus), "--index", str(tmp_path / "index"), "--json"]
     done = subprocess.run(cmd, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert {"added", "updated", "removed", "unchanged", "rejected", "chunks"} <= set(summary)
-    assert summary["added"] == list(FEW[:1]) and summary["rejected"][0]["path"] == "notes.pdf"
+    assert summary["added"] == list(FEW[:1]) and summary["rejected"][0]["path"] == "notes.odt"
     assert "not a supported format" in summary["rejected"][0]["reason"]
     missing = subprocess.run(
         [sys.executable, "-m", "ingest", str(tmp_path / "nope"), "--index", str(tmp_path / "i2")],
@@ -415,3 +415,81 @@ def test_unreachable_server_is_one_clear_line(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and f"127.0.0.1:{port}" in done.stderr
+
+
+# --- an empty index: no essays, only rejected files, every essay removed (issue 17) -----------------
+
+
+@pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.server)])
+def store_options(request: pytest.FixtureRequest) -> dict[str, object]:
+    """Settings for the embedded store, or for a real `chroma run` server."""
+    if request.param == "embedded":
+        return {}
+    return {"chroma_host": "127.0.0.1", "chroma_port": request.getfixturevalue("chroma_server")}
+
+
+def _cli_with(settings: Settings) -> dict:
+    """The JSON summary of `python -m ingest` on these settings (exit status 0 asserted)."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
+    cmd = [sys.executable, "-m", "ingest", str(settings.corpus_dir), "--index", str(settings.index_dir)]
+    if settings.chroma_host:
+        cmd += ["--chroma-host", settings.chroma_host, "--chroma-port", str(settings.chroma_port)]
+    done = subprocess.run([*cmd, "--json"], cwd=PROJECT_DIR, env=env, capture_output=True, text=True)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    return json.loads(done.stdout)
+
+
+def _assert_empty_and_answering(settings: Settings, embedder) -> None:
+    """The index holds nothing, opens, and refuses every question with the fixed phrase."""
+    from ingest.keyword import KeywordIndex
+    from ingest.pipeline import keyword_path
+    from retrieval.assistant import Assistant
+    from retrieval.types import CANNOT_ANSWER
+
+    assert _state(settings) == ([], [])
+    keyword = KeywordIndex.load(keyword_path(settings))
+    assert keyword is not None and keyword.ids == [] and len(keyword.scores("revenge")) == 0
+    assistant = Assistant(settings, embedder=embedder)
+    assert assistant.stats().essays == 0 and assistant.stats().chunks == 0
+    for question in ("What is revenge?", "What mistakes did the author attribute to France?"):
+        answer = assistant.ask(question)
+        assert answer.refused and answer.text == CANNOT_ANSWER and not answer.passages
+
+
+def test_an_empty_folder_makes_an_empty_working_index(tmp_path: Path, store_options, embedder) -> None:
+    settings = _settings(tmp_path, **store_options)
+    settings.corpus_dir.mkdir(parents=True)
+    summary = _cli_with(settings)
+    assert summary["added"] == [] and summary["rejected"] == [] and summary["total_chunks"] == 0
+    _assert_empty_and_answering(settings, embedder)
+    assert _cli_with(settings)["unchanged"] == []  # a re-run is as quiet
+
+
+def test_a_folder_of_rejected_files_lists_them_and_indexes_nothing(
+    tmp_path: Path, store_options, embedder
+) -> None:
+    settings = _settings(tmp_path, **store_options)
+    settings.corpus_dir.mkdir(parents=True)
+    (settings.corpus_dir / "photo.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    summary = _cli_with(settings)
+    assert summary["added"] == [] and summary["chunks"] == 0
+    assert summary["rejected"] == [{"path": "photo.txt", "reason": "not a text file (binary data)"}]
+    _assert_empty_and_answering(settings, embedder)
+
+
+def test_removing_every_essay_leaves_an_empty_working_index(
+    tmp_path: Path, corpus_dir: Path, store_options, embedder
+) -> None:
+    from retrieval.assistant import Assistant
+
+    settings = _settings(tmp_path, **store_options)
+    copy_essays(corpus_dir, settings.corpus_dir, FEW[:2])
+    run_ingest(settings, embedder=embedder)
+    before = Assistant(settings, embedder=embedder)
+    assert before.retrieve("Revenge is a kind of wild justice", k=1)
+    for rel in FEW[:2]:
+        (settings.corpus_dir / rel).unlink()
+    summary = _cli_with(settings)
+    assert sorted(summary["removed"]) == sorted(FEW[:2]) and summary["total_chunks"] == 0
+    assert before.refresh() and before.retrieve("Revenge is a kind of wild justice") == []
+    _assert_empty_and_answering(settings, embedder)

@@ -45,3 +45,14 @@ def test_a_rebuild_stems_only_new_texts_and_scores_the_same(tmp_path: Path, monk
     fresh = KeywordIndex.build(["a", "b", "c"], TEXTS, generation=2)
     for query in ("revenge", "garden pleasures", "union against faction"):
         assert np.allclose(again.scores(query), fresh.scores(query))
+
+
+def test_an_empty_index_builds_saves_loads_and_scores_nothing(tmp_path: Path) -> None:
+    empty = KeywordIndex.build([], [], generation=3)
+    empty.save(tmp_path / "kw")
+    loaded = KeywordIndex.load(tmp_path / "kw")
+    assert loaded is not None and loaded.ids == [] and loaded.generation == 3
+    assert len(loaded.scores("revenge")) == 0 and loaded.idf("revenge") > 0
+    KeywordIndex.build(["a"], TEXTS[:1], generation=4).save(tmp_path / "kw")  # and fills again
+    again = KeywordIndex.load(tmp_path / "kw")
+    assert again is not None and again.scores("revenge")[0] > 0

@@ -138,11 +138,11 @@ def test_oversized_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
 
 
 def test_unsupported_format_is_rejected(tmp_path: Path) -> None:
-    assert set(SUPPORTED_SUFFIXES) == {".txt", ".md", ".markdown", ".html", ".htm"}
+    assert set(SUPPORTED_SUFFIXES) == {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".epub", ".docx"}
     with pytest.raises(RejectedFile) as caught:
-        load(write(tmp_path, "notes.pdf", b"%PDF-1.4"), tmp_path)
-    assert (
-        str(caught.value) == "notes.pdf: not a supported format (.txt, .md, .markdown, .html, .htm); skipped"
+        load(write(tmp_path, "notes.odt", b"PK\x03\x04"), tmp_path)
+    assert str(caught.value) == (
+        "notes.odt: not a supported format (.txt, .md, .markdown, .html, .htm, .pdf, .epub, .docx); skipped"
     )
 
 

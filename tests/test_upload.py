@@ -55,7 +55,7 @@ def test_a_taken_name_gets_a_new_one_and_the_same_bytes_change_nothing(tmp_path:
 @pytest.mark.parametrize(
     ("name", "data", "reason"),
     [
-        ("notes.pdf", b"%PDF-1.4", "not a supported format"),
+        ("notes.odt", b"PK\x03\x04", "not a supported format"),
         ("big.txt", b"x" * (LIMIT + 1), "1.0 KB is over the 1.0 KB limit (MARGINALIA_MAX_FILE_MB)"),
         ("blank.md", b" \n\t\n", "empty file; nothing to index"),
     ],

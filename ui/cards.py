@@ -64,7 +64,16 @@ def _byline(passage: Passage | None, title: str) -> str:
     info = passage.essay if passage is not None else None
     who = ", ".join(x for x in (info.author, info.year) if x) if info else ""
     title = title or (info.id if info else "") or "Untitled"
-    return f"**{escape(title)}**" + (f" · {escape(who)}" if who else "")
+    where = page_label(passage.chunk.pages) if passage is not None else ""
+    return f"**{escape(title)}**" + "".join(f" · {escape(x)}" for x in (who, where) if x)
+
+
+def page_label(pages: tuple[int, int] | None) -> str:
+    """ "p. 4" or "pp. 4–5" for a passage from a paged source (a PDF); "" for one without pages."""
+    if pages is None:
+        return ""
+    first, last = pages
+    return f"p. {first}" if first == last else f"pp. {first}–{last}"
 
 
 def _within(citation: Citation, passage: Passage) -> bool:
@@ -83,7 +92,9 @@ def read_essay(assistant: Assistant, passage: Passage, citation: Citation | None
     chunk, info = passage.chunk, passage.essay
     text = assistant.essay_text(chunk.essay_id)  # the in-memory snapshot: no file or database read
     st.markdown(f"### {escape(info.title)}")
-    st.caption(escape(" · ".join(x for x in (info.author, info.year, chunk.essay_id) if x)))
+    st.caption(
+        escape(" · ".join(x for x in (info.author, info.year, chunk.essay_id, page_label(chunk.pages)) if x))
+    )
     if text is None:
         st.warning(
             "This essay has been removed from the index since the answer was given. "

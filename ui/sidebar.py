@@ -48,7 +48,8 @@ def corpus(stats: CorpusStats) -> None:
     essays, passages = st.columns(2)
     essays.metric("Essays", stats.essays)
     passages.metric("Passages", stats.chunks)
-    st.caption(" · ".join(f"{escape(name)} {count}" for name, count in stats.collections.items()))
+    if stats.collections:
+        st.caption(" · ".join(f"{escape(name)} {count}" for name, count in stats.collections.items()))
     if stats.last_indexed:
         st.caption(f"Last indexed {_ago(stats.last_indexed)}")
 
@@ -112,9 +113,10 @@ def upkeep(settings: Settings, assistant: Assistant) -> None:
             "Add essays",
             type=sorted(s.lstrip(".") for s in SUPPORTED_SUFFIXES),
             accept_multiple_files=True,
-            max_upload_size=max(1, math.ceil(settings.max_file_mb)),
-            help=f"Plain text, Markdown or HTML, up to {settings.max_file_mb:g} MB each. "
-            "They are saved in the corpus folder under uploads/ and indexed at once.",
+            max_upload_size=max(1, math.ceil(max(settings.max_file_mb, settings.max_document_mb))),
+            help=f"Plain text, Markdown or HTML up to {settings.max_file_mb:g} MB each; PDF, EPUB or "
+            f"Word (.docx) up to {settings.max_document_mb:g} MB. They are saved in the corpus folder "
+            "under uploads/ and indexed at once.",
         )
         if st.form_submit_button("Upload and index", icon=":material/upload:") and files:
             _upload(settings, assistant, files)
@@ -127,7 +129,13 @@ def _upload(settings: Settings, assistant: Assistant, files: list) -> None:
     notes, unsaved, saved = [], [], []
     for f in files:
         try:
-            kept = save_upload(settings.corpus_dir, f.name, f.getvalue(), max_bytes=settings.max_file_bytes)
+            kept = save_upload(
+                settings.corpus_dir,
+                f.name,
+                f.getvalue(),
+                max_bytes=settings.max_file_bytes,
+                max_document_bytes=settings.max_document_bytes,
+            )
         except RejectedFile as err:
             unsaved.append(f"{f.name} was not saved: {err.reason}")
             continue

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.errors import RejectedFile
-from ingest.load import SUPPORTED_SUFFIXES
+from ingest.load import DOCUMENT_SUFFIXES, SUPPORTED_SUFFIXES
 
 UPLOAD_FOLDER = "uploads"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -37,18 +37,24 @@ def safe_name(name: str) -> str:
     return f"{stem}.{suffix}" if suffix else stem
 
 
-def save_upload(corpus_dir: Path, name: str, data: bytes, *, max_bytes: int) -> Saved:
-    """Write one upload under corpus_dir/uploads; RejectedFile says why it cannot be kept."""
+def save_upload(
+    corpus_dir: Path, name: str, data: bytes, *, max_bytes: int, max_document_bytes: int | None = None
+) -> Saved:
+    """Write one upload under corpus_dir/uploads; RejectedFile says why it cannot be kept.
+
+    PDF, EPUB and Word files have their own limit, `max_document_bytes` (else `max_bytes`).
+    """
     filename = safe_name(name)
     suffix = Path(filename).suffix
     if suffix not in SUPPORTED_SUFFIXES:
         formats = ", ".join(sorted(SUPPORTED_SUFFIXES))
         raise RejectedFile(name, f"not a supported format ({formats}); nothing was saved")
-    if len(data) > max_bytes:
+    limit, setting = max_bytes, "MARGINALIA_MAX_FILE_MB"
+    if suffix in DOCUMENT_SUFFIXES and max_document_bytes is not None:
+        limit, setting = max_document_bytes, "MARGINALIA_MAX_DOCUMENT_MB"
+    if len(data) > limit:
         raise RejectedFile(
-            name,
-            f"{_size(len(data))} is over the {_size(max_bytes)} limit (MARGINALIA_MAX_FILE_MB); "
-            "split or shorten it",
+            name, f"{_size(len(data))} is over the {_size(limit)} limit ({setting}); split or shorten it"
         )
     if not data.strip():
         raise RejectedFile(name, "empty file; nothing to index")
