@@ -27,8 +27,7 @@ class Hit:
 
 
 class VectorStore:
-    """Chroma collections of chunk and sentence vectors with essay metadata, cosine space, no
-    embedding function."""
+    """Chroma collections of chunk and of sentence vectors: essay metadata, cosine, no embedding function."""
 
     def __init__(self, settings: Settings) -> None:
         os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
