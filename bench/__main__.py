@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -31,6 +32,28 @@ def main(argv: list[str] | None = None) -> int:
 
             doc = run_scale(args.scale, corpus=args.corpus, questions=args.questions, work=work)
             lines = scale_table(doc)
+        elif args.model:
+            lines = []
+            for name in args.model:  # one suite per model, each with its own baseline run
+                os.environ["MARGINALIA_EMBED_MODEL"] = name
+                plan = Plan(
+                    args.corpus,
+                    args.questions,
+                    work / name,
+                    quick=args.quick,
+                    baseline=not args.skip_baseline,
+                )
+                doc = run_suite(plan)
+                doc["targets"] = [t.to_dict() for t in targets(doc)]
+                path = (
+                    RESULTS / f"latest-{name}.json"
+                    if args.out is None
+                    else args.out.with_suffix(f".{name}.json")
+                )
+                path.write_text(json.dumps(doc, indent=2) + "\n")
+                lines += [f"== {name} (written to {path})", *table(doc), ""]
+            print("\n".join(lines))
+            return 0
         else:
             plan = Plan(args.corpus, args.questions, work, quick=args.quick, baseline=not args.skip_baseline)
             doc = run_suite(plan)
@@ -67,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="results JSON (default bench/results/latest.json or scale.json)"
     )
     parser.add_argument("--skip-baseline", action="store_true", help="measure ours only")
+    parser.add_argument(
+        "--model",
+        action="append",
+        choices=["all-MiniLM-L6-v2", "all-mpnet-base-v2"],
+        help="measure with this embedding model; repeat for several side by side (latest-MODEL.json each)",
+    )
     parser.add_argument("--corpus", type=Path, default=PROJECT_DIR / "corpus", help="corpus to measure on")
     parser.add_argument(
         "--questions", type=Path, default=PROJECT_DIR / "eval" / "dev.jsonl", help="questions"

@@ -102,6 +102,7 @@ class ReusingEmbedder:
         keys = json.loads((folder / "texts.json").read_text())
         self.by_text = {t: i for i, t in enumerate(keys["texts"])}
         self.by_body = {b: i for i, b in enumerate(keys["bodies"])}
+        self.made: dict[str, np.ndarray] = {}  # texts embedded during the run
         self.reused = self.embedded = 0
         self.embed_seconds = 0.0
 
@@ -112,15 +113,20 @@ class ReusingEmbedder:
             row = self.by_text.get(text)
             if row is None:
                 row = self.by_body.get(text.split("\n", 1)[-1])
-            if row is None:
-                missing.append(i)
-            else:
+            if row is not None:
                 out[i] = self.vectors[row]
+            elif text in self.made:
+                out[i] = self.made[text]
+            else:
+                missing.append(i)
         if missing:
             from ingest.embed import load_embedder
 
             began = time.perf_counter()
-            out[missing] = load_embedder().embed([texts[i] for i in missing])
+            unique = list(dict.fromkeys(texts[i] for i in missing))
+            # Recombined chunks repeat the essays' sentences: each distinct one is embedded once.
+            self.made.update(zip(unique, load_embedder().embed(unique), strict=True))
+            out[missing] = np.stack([self.made[texts[i]] for i in missing])
             self.embed_seconds += time.perf_counter() - began
         self.reused += len(texts) - len(missing)
         self.embedded += len(missing)

@@ -149,7 +149,7 @@ class Assistant:
         # An LLM condenses follow-ups better than the rule; without one the rule does it offline.
         llm = (mode or self.settings.answer_mode) != "extractive"
         condense = getattr(self.answerer(mode), "condense", None) if llm and history else None
-        query = condense(question, history) if condense and history else standalone(question, history)
+        query = condense(question, history) if condense else standalone(question, history)
         focus = question if query != question else ""
         # A follow-up stays with the essays the conversation is about, unless it names others.
         context = history[-1].essays if history and is_follow_up(question) else ()
