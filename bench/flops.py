@@ -44,14 +44,15 @@ class EncoderShape:
         return asdict(self)
 
 
-def model_shape() -> EncoderShape:
-    """The shape of the embedding model the settings choose, read from its own config."""
+def model_shape(name: str | None = None) -> EncoderShape:
+    """The shape of an embedding model (by default the one the settings choose), from its config."""
     from ingest.embed import model_dir
     from ingest.models import spec
     from ingest.settings import Settings
 
     settings = Settings.from_env()
-    return EncoderShape.from_config(model_dir(spec(settings.embed_model), settings.model_dir) / "config.json")
+    folder = model_dir(spec(name or settings.embed_model), settings.model_dir)
+    return EncoderShape.from_config(folder / "config.json")
 
 
 def padded_lengths(lengths: Sequence[int], order_keys: Sequence[int], batch_size: int) -> list[int]:
