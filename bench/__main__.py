@@ -17,6 +17,7 @@ from pathlib import Path
 from bench.measure import PROJECT_DIR, BenchError
 from bench.report import scale_table, table, targets
 from bench.suite import Plan, default_work, run_suite
+from ingest.models import spec
 
 RESULTS = PROJECT_DIR / "bench" / "results"
 
@@ -45,10 +46,11 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 doc = run_suite(plan)
                 doc["targets"] = [t.to_dict() for t in targets(doc)]
+                short = spec(name).short
                 path = (
-                    RESULTS / f"latest-{name}.json"
+                    RESULTS / f"latest-{short}.json"
                     if args.out is None
-                    else args.out.with_suffix(f".{name}.json")
+                    else args.out.with_suffix(f".{short}.json")
                 )
                 path.write_text(json.dumps(doc, indent=2) + "\n")
                 lines += [f"== {name} (written to {path})", *table(doc), ""]
@@ -94,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
         "--model",
         action="append",
         choices=["all-MiniLM-L6-v2", "all-mpnet-base-v2"],
-        help="measure with this embedding model; repeat for several side by side (latest-MODEL.json each)",
+        help="measure with this embedding model; repeat for several side by side (latest-minilm.json, ...)",
     )
     parser.add_argument("--corpus", type=Path, default=PROJECT_DIR / "corpus", help="corpus to measure on")
     parser.add_argument(
