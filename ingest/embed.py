@@ -45,8 +45,10 @@ PAD_MULTIPLE = 16  # OpenVINO batches are padded to a multiple of this many toke
 
 
 def model_dir(model: ModelSpec = MINILM, folder: Path | None = None) -> Path:
-    """The model's sentence-transformers folder (`folder` is the model folder setting)."""
-    return model.files(folder if folder is not None else Path(".marginalia/models"))
+    """The model's sentence-transformers folder (`folder`: the model folder setting, default its default)."""
+    from ingest.settings import Settings
+
+    return model.files(folder if folder is not None else Settings().model_dir)
 
 
 def tokenizer(source: Path | None = None) -> Tokenizer:
