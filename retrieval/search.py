@@ -15,6 +15,7 @@ from ingest.keyword import KeywordIndex, tokenize
 from ingest.sentences import chunk_of, sentence_id, sentence_units
 from ingest.store import VectorStore
 from retrieval.mentions import MentionFinder, _norm
+from retrieval.query import meaning
 from retrieval.snapshot import Filters, Snapshot
 from retrieval.types import Passage, Sentence
 
@@ -74,7 +75,11 @@ class Searcher:
         mask = snap.mask(filters)
         fused = np.zeros(n, dtype=np.float64)
 
-        vector = self.embedder.embed([query])[0]
+        found = self.mentions.find(query)
+        # Searched by meaning without 'according to Hamilton' and the like (see retrieval/query.py).
+        subject = meaning(query, found.authors)
+        vectors = self.embedder.embed([subject, query] if subject != query else [query])
+        vector, whole = vectors[0], vectors[-1]
         hits = self.store.query(vector, CANDIDATES, filters.where())
         dense = {hit.id: hit.similarity for hit in hits}
         self._add_relative(fused, dense, DENSE_WEIGHT)
@@ -87,7 +92,6 @@ class Searcher:
         for text, weight in ((query, 1.0), (focus, 0.5)) if focus and focus != query else ((query, 1.0),):
             self._add_keyword(fused, text, weight * KEYWORD_WEIGHT, mask)
 
-        found = self.mentions.find(query)
         if found.essays:
             fused[snap.chunks_of(set(found.essays))] += MENTION_BONUS
         if context and not (found.essays or (focus and self.mentions.authors(focus))):
@@ -108,7 +112,7 @@ class Searcher:
         order = [int(i) for i in np.argsort(-fused, kind="stable")[: k * 6] if fused[i] > 0]
         groups = _groups(found.essays, found.authors, snap)
         chosen = _diverse(_interleave(order, groups, snap) if len(groups) > 1 else order, snap, k)
-        closeness = self._closeness([snap.chunks[i] for i in chosen], vector)
+        closeness = self._closeness([snap.chunks[i] for i in chosen], whole)
         passages = [
             Passage(
                 snap.chunks[i],
