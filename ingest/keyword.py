@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 #: Bump when tokenising changes: the saved keyword index is then rebuilt.
-KEYWORD_VERSION = "stem-v2"
+KEYWORD_VERSION = "stem-v3"  # v3: the names the essays use are kept beside the scores
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at debug level
 
@@ -193,14 +193,44 @@ def tokenize(text: str) -> list[str]:
     return _stemmer().stemWords(words)
 
 
+# A capitalised word not opening a sentence ('the brave Lovejoy', 'the State'), and any lower-case word.
+_CAPITALISED = re.compile(r"(?<![.!?:]\s)(?<![.!?:]\s[“\"‘(])(?<=[^\n])\b([A-Z][a-zà-ÿ]+)")
+_LOWER = re.compile(r"\b[a-zà-ÿ]+\b")
+NAME_SHARE = 0.2  # a word written in lower case more than this share of its capitalised uses is no name
+
+
+def names(texts: Sequence[str]) -> frozenset[str]:
+    """The proper names of the texts: words written capitalised mid-sentence and seldom in lower case.
+
+    'Lovejoy' and 'Genoa' are names; 'State' and 'Union', capitalised all through the Federalist
+    but also written 'state' and 'union', are not. The answerer asks for one of these when a question
+    asks 'who' or 'which town', so that a capitalised common noun does not pass for the answer.
+    """
+    capitalised: dict[str, int] = {}
+    lower: dict[str, int] = {}
+    for text in texts:
+        for word in _CAPITALISED.findall(text):
+            capitalised[word] = capitalised.get(word, 0) + 1
+        for word in _LOWER.findall(text):
+            lower[word] = lower.get(word, 0) + 1
+    return frozenset(w for w, n in capitalised.items() if lower.get(w.lower(), 0) <= NAME_SHARE * n)
+
+
 class KeywordIndex:
     """BM25 over chunk texts; scores every chunk so callers can filter and fuse."""
 
     def __init__(
-        self, ids: Sequence[str], retriever: object, generation: int, df: dict[str, int] | None = None
+        self,
+        ids: Sequence[str],
+        retriever: object,
+        generation: int,
+        df: dict[str, int] | None = None,
+        names: frozenset[str] = frozenset(),
     ) -> None:
         self.ids = list(ids)
         self.df = df or {}
+        #: the proper names the indexed texts use (see `names`)
+        self.names = names
         self.position = {cid: i for i, cid in enumerate(self.ids)}
         self._bm25: Any = retriever  # bm25s has no type information
         self.generation = generation
@@ -229,7 +259,7 @@ class KeywordIndex:
         for doc in tokens:
             for t in set(doc):
                 df[t] = df.get(t, 0) + 1
-        index = cls(ids, retriever, generation, df)
+        index = cls(ids, retriever, generation, df, names(texts))
         index._tokens = dict(zip(digests, tokens, strict=True))
         return index
 
@@ -268,7 +298,13 @@ class KeywordIndex:
             self._bm25.save(str(tmp), show_progress=False)
         (tmp / "ids.json").write_text(
             json.dumps(
-                {"version": KEYWORD_VERSION, "generation": self.generation, "ids": self.ids, "df": self.df}
+                {
+                    "version": KEYWORD_VERSION,
+                    "generation": self.generation,
+                    "ids": self.ids,
+                    "df": self.df,
+                    "names": sorted(self.names),
+                }
             )
         )
         if self._tokens:
@@ -295,4 +331,10 @@ class KeywordIndex:
             )
         except (OSError, ValueError):
             return None
-        return cls(meta["ids"], retriever, int(meta["generation"]), meta.get("df", {}))
+        return cls(
+            meta["ids"],
+            retriever,
+            int(meta["generation"]),
+            meta.get("df", {}),
+            frozenset(meta.get("names", ())),
+        )

@@ -22,7 +22,7 @@ from ingest.chunk import CHUNKER_VERSION, chunk_essay, embedding_text
 from ingest.embed import Embedder, load_embedder
 from ingest.errors import MarginaliaError, RejectedFile
 from ingest.essay import Chunk, Essay, content_hash
-from ingest.keyword import KeywordIndex
+from ingest.keyword import KEYWORD_VERSION, KeywordIndex
 from ingest.load import corpus_files, load_essays
 from ingest.lock import index_lock
 from ingest.models import spec
@@ -162,12 +162,13 @@ class _Run:
 
     def _fingerprint(self) -> dict[str, object]:
         """What a clean finish leaves behind: the catalog generation the keyword index was built
-        for, and the store's segment folders (a reset or a deleted store changes them)."""
+        for and its format, and the store's segment folders (a reset or a deleted store changes them)."""
         chroma = self.settings.index_dir / "chroma"
         keyword = keyword_path(self.settings) / "ids.json"
         return {
             "generation": self.catalog.generation,
-            "keyword": keyword.is_file(),
+            # The version too: a keyword index of an older format is rebuilt, without re-embedding.
+            "keyword": KEYWORD_VERSION if keyword.is_file() else None,
             # Folders only: the database's journal files come and go with any reader or writer.
             "store": (
                 sorted(p.name for p in chroma.iterdir() if p.is_dir())

@@ -38,7 +38,12 @@ class Sample:
 
 def collect(assistant: Assistant, questions: list[dict], model: Model) -> list[Sample]:
     """Spans of every question's retrieved passages, labelled against its gold quotes."""
-    answerer = ExtractiveAnswerer(essay_text=assistant.essay_text, idf=assistant.keyword.idf, model=model)
+    answerer = ExtractiveAnswerer(
+        essay_text=assistant.essay_text,
+        idf=assistant.keyword.idf,
+        model=model,
+        is_name=assistant.keyword.names.__contains__,
+    )
     turns: dict[str, list[Turn]] = {}
     samples = []
     for q in questions:
@@ -49,7 +54,7 @@ def collect(assistant: Assistant, questions: list[dict], model: Model) -> list[S
         turns[q["id"]] = [*history, turn_of(answer)]
         gold = q.get("gold_quotes") or []
         ruled_out = not spans or answerer.names_unknown(question, passages)
-        ruled_out = ruled_out or bool(missing_kind(question, spans[:KIND_WINDOW]))
+        ruled_out = ruled_out or bool(missing_kind(question, spans[:KIND_WINDOW], answerer.is_name))
         samples.append(
             Sample(
                 np.array([s.features for s in spans], dtype=np.float64).reshape(-1, len(FEATURES)),

@@ -45,8 +45,11 @@ class ExtractiveAnswerer:
         essay_text: Callable[[str], str | None],
         idf: Callable[[str], float],
         model: Model,
+        is_name: Callable[[str], bool] = lambda word: True,
     ) -> None:
+        """`is_name` tells the essays' proper names from capitalised common nouns (KeywordIndex.names)."""
         self._essay_text, self._idf, self.model = essay_text, idf, model
+        self.is_name = is_name
 
     def answer(self, question: str, passages: Sequence[Passage], history: Sequence[Turn] = ()) -> Answer:
         """Quote the spans likeliest to answer, or refuse with the closest passages."""
@@ -55,9 +58,9 @@ class ExtractiveAnswerer:
         spans = self.spans(question, passages, history)
         if not spans or spans[0].score < self.model.threshold:
             return self._refuse(question, passages)
-        kinds = wanted(question)
+        kinds = wanted(question, self.is_name)
         window = spans[:KIND_WINDOW]
-        if missing_kind(question, window):
+        if missing_kind(question, window, self.is_name):
             return self._refuse(question, passages)
         if kinds:  # spans that give what the question asks for (a date, a name) lead
             fitting = [s for s in window if any(gives(s) for gives in kinds.values())]

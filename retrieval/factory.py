@@ -18,7 +18,12 @@ MODES = ("extractive", "openai", "ollama")
 def make_answerer(mode: str, assistant: Assistant) -> Answerer:
     """Build the answerer for a mode; LLM modes fall back to the extractive one on faults."""
     model = Model.load(calibration(assistant.settings.embed_model))
-    extractive = ExtractiveAnswerer(essay_text=assistant.essay_text, idf=assistant.keyword.idf, model=model)
+    extractive = ExtractiveAnswerer(
+        essay_text=assistant.essay_text,
+        idf=assistant.keyword.idf,
+        model=model,
+        is_name=assistant.keyword.names.__contains__,
+    )
     if mode == "extractive":
         return extractive
     if mode in {"openai", "ollama"}:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ingest.essay import Chunk
+from ingest.keyword import names
 from retrieval.calibrate import Sample, fit
 from retrieval.support import FEATURES, Model, Span, calibration, missing_kind
 from retrieval.types import EssayInfo, Passage
@@ -43,6 +44,25 @@ def test_a_question_asking_for_a_name_number_or_date_needs_one(
 
 def test_who_wrote_is_answered_by_the_essays_author() -> None:
     assert missing_kind("Who wrote the paper that says this?", _spans("It says this plainly.")) == ""
+
+
+def test_a_capitalised_common_noun_is_no_name_when_the_essays_say_which_words_are_names() -> None:
+    texts = [
+        "The States keep their powers, as the State shows.",
+        "Each state and the states differ.",
+    ]
+    # A word opening a sentence says nothing of its case: 'Hamilton' counts where it stands mid-sentence.
+    known = names([*texts, "So wrote Hamilton of New York; the brave Lovejoy fell.", "Hamilton wrote it."])
+    assert {"Hamilton", "Lovejoy", "York"} <= known and "States" not in known and "State" not in known
+    question = "Who were the members of the council?"
+    assert missing_kind(question, _spans(*texts), known.__contains__) == "a name"
+    assert missing_kind(question, _spans("It met under the brave Lovejoy."), known.__contains__) == ""
+    # Without what the essays say, any capitalised word passes for a name.
+    assert missing_kind(question, _spans(*texts)) == ""
+    # Who wrote a paper is answered by its author, whatever the essays' words.
+    assert (
+        missing_kind("Who wrote the paper that says this?", _spans("It says this."), known.__contains__) == ""
+    )
 
 
 def _sample(rng: np.random.Generator, answerable: bool) -> Sample:
