@@ -33,6 +33,17 @@ _LIST_CUES = re.compile(
     r"|\b(list|name)\b|\b(two|three|four|five|several|various)\s+\w+s\b",
     re.IGNORECASE,
 )
+# 'What new ideas...', 'which feelings...': what/which asking for things in the plural (not a verb).
+_PLURAL_OBJECT = re.compile(
+    r"\b(?:what|which)\s+(?:[a-z]+\s+){0,2}?([a-z]{3,}s)\b(?!\s+(?:is|was)\b)", re.IGNORECASE
+)
+_NOT_PLURAL = frozenset(
+    re.findall(
+        r"\w+",
+        "does is was has this thus its his hers ours yours theirs us as various always perhaps less unless "
+        "across whereas news means makes happens remains seems goes comes gives takes keeps leads causes",
+    )
+)
 _POINTS_BACK = re.compile(r"(Hence|Thus|Therefore|This|These|Those|Such)\b")
 
 
@@ -68,9 +79,7 @@ class ExtractiveAnswerer:
         focused = _focused(spans, passages)
         if not focused:
             return self._refuse(question, passages)
-        return self._compose(
-            question, self._choose(focused, listing=bool(_LIST_CUES.search(question))), passages
-        )
+        return self._compose(question, self._choose(focused, listing=asks_for_a_list(question)), passages)
 
     def spans(self, question: str, passages: Sequence[Passage], history: Sequence[Turn] = ()) -> list[Span]:
         """Every quotable span of the passages with its score, likeliest to answer first."""
@@ -187,6 +196,15 @@ class ExtractiveAnswerer:
 
     def _refuse(self, question: str, passages: Sequence[Passage]) -> Answer:
         return Answer(CANNOT_ANSWER, (), True, tuple(passages), question=question)
+
+
+def asks_for_a_list(question: str) -> bool:
+    """A question whose answer is several things: 'what are the reasons', 'which feelings', 'list'."""
+    if _LIST_CUES.search(question):
+        return True
+    plural = _PLURAL_OBJECT.search(question)
+    word = plural.group(1).lower() if plural else ""
+    return bool(word) and word not in _NOT_PLURAL and not word.endswith("ss")
 
 
 def _focused(spans: list[Span], passages: Sequence[Passage]) -> list[Span]:

@@ -11,6 +11,7 @@ import pytest
 from ingest.essay import Chunk
 from ingest.keyword import names
 from retrieval.calibrate import Sample, fit
+from retrieval.extractive import asks_for_a_list
 from retrieval.support import FEATURES, Model, Span, calibration, missing_kind
 from retrieval.types import EssayInfo, Passage
 
@@ -95,3 +96,18 @@ def test_the_shipped_calibration_loads_and_one_fitted_on_other_features_is_refus
     (tmp_path / "old.json").write_text(json.dumps(stale))
     with pytest.raises(ValueError, match="python -m retrieval calibrate"):
         Model.load(tmp_path / "old.json")
+
+
+@pytest.mark.parametrize(
+    ("question", "listing"),
+    [
+        ("What new ideas did Hamilton think the ancient republics lacked?", True),
+        ("Which feelings does Bacon say overcome the fear of death?", True),
+        ("What are the reasons he gives?", True),
+        ("What makes a spot a poor choice for a house?", False),
+        ("What does Bacon say about anger?", False),
+        ("Why was the convention called?", False),
+    ],
+)
+def test_questions_asking_for_several_things_are_answered_as_lists(question: str, listing: bool) -> None:
+    assert asks_for_a_list(question) is listing
