@@ -110,10 +110,12 @@ class ExtractiveAnswerer:
         names = re.findall(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-z]{3,})\b", question.strip())
         surnames = {p.essay.author.split()[-1]: p.essay.author for p in passages if p.essay.author}
         authors = {surnames[n] for n in names if n in surnames}
+        # A collection or title named beside an author ('Bacon and Federalist No. 78') is a source too.
+        sources = set(tokenize(" ".join(f"{p.essay.title} {p.essay.collection}" for p in passages)))
         for name in names:
-            if name in surnames:
-                continue
             stems = set(tokenize(name))
+            if name in surnames or (stems and stems <= sources):
+                continue
             scope = [p for p in passages if not authors or p.essay.author in authors]
             if stems and not any(all(_mentioned(t, self._words(p)) for t in stems) for p in scope):
                 return True
@@ -218,14 +220,15 @@ def _focused(spans: list[Span], passages: Sequence[Passage]) -> list[Span]:
 
 
 def _mentioned(stem: str, words: set[str]) -> bool:
-    """A name counts as mentioned in another form of it too: Algeria in 'Algiers', Arab in 'Arabian',
-    New Yorkers in 'New York' (a shared start of five letters, or the whole of the shorter one)."""
-    return stem in words or any(
-        len(w) >= 4
-        and w[:5] == stem[:5]
-        and (min(len(w), len(stem)) >= 5 or w.startswith(stem) or stem.startswith(w))
-        for w in words
-    )
+    """A name counts as mentioned in another form of it too: Arab in 'Arabian', Malians in 'Mali',
+    New Yorkers in 'New York' (one stem of four letters or more begins the other), Algeria in
+    'Algerian' (a shared start of five letters)."""
+    return stem in words or any(_same_name(stem, w) for w in words)
+
+
+def _same_name(a: str, b: str) -> bool:
+    short, long = sorted((a, b), key=len)
+    return len(short) >= 4 and (long.startswith(short) or (len(short) >= 5 and a[:5] == b[:5]))
 
 
 def _weights(tokens: list[str], idf: Callable[[str], float]) -> dict[str, float]:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from ingest.essay import Chunk
-from ingest.keyword import names
+from ingest.keyword import names, tokenize
 from retrieval.calibrate import Sample, fit
-from retrieval.extractive import asks_for_a_list
+from retrieval.extractive import ExtractiveAnswerer, _mentioned, asks_for_a_list
 from retrieval.support import FEATURES, Model, Span, calibration, missing_kind
 from retrieval.types import EssayInfo, Passage
 
@@ -111,3 +111,37 @@ def test_the_shipped_calibration_loads_and_one_fitted_on_other_features_is_refus
 )
 def test_questions_asking_for_several_things_are_answered_as_lists(question: str, listing: bool) -> None:
     assert asks_for_a_list(question) is listing
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "mentioned"),
+    [
+        ("Arab", "a story from an Arabian writer", True),
+        ("Malians", "the people of Mali", True),
+        ("Yorkers", "the State of New York", True),
+        ("Algeria", "the Algerian talks", True),
+        ("Paris", "France and its allies", False),
+        ("Darwin", "a dart thrown", False),
+    ],
+)
+def test_a_name_counts_as_mentioned_in_another_form_of_it(name: str, text: str, mentioned: bool) -> None:
+    words = set(tokenize(text))
+    assert all(_mentioned(stem, words) for stem in tokenize(name)) is mentioned
+
+
+def test_a_question_naming_what_no_passage_mentions_is_refused_but_a_named_source_is_no_such_name() -> None:
+    def passage(essay: EssayInfo, text: str) -> Passage:
+        return Passage(Chunk(essay.id, 0, text, 0, len(text)), essay, 1.0, 1)
+
+    bacon = EssayInfo("bacon/judicature.md", "Of Judicature", "Francis Bacon", collection="bacon")
+    federalist = EssayInfo(
+        "federalist/78.md", "Federalist No. 78", "Alexander Hamilton", collection="federalist"
+    )
+    passages = [
+        passage(bacon, "Judges ought to remember that their office is to interpret law."),
+        passage(federalist, "The interpretation of the laws is the proper province of the courts."),
+    ]
+    model = Model((0.0,) * len(FEATURES), (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), 0.0)
+    answerer = ExtractiveAnswerer(essay_text=lambda _: None, idf=lambda _: 1.0, model=model)
+    assert not answerer.names_unknown("How do Bacon and Federalist No. 78 each see the judges?", passages)
+    assert answerer.names_unknown("What does Bacon say about Darwin and the judges?", passages)
