@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -373,7 +374,18 @@ def _work(essay: Essay) -> _Work:
     return _Work(essay, chunks, [embedding_text(c, essay.title) for c in chunks], sentences, owners)
 
 
-def keyword_text(chunk: Chunk, essay: Essay) -> str:
+class Named(Protocol):
+    """What keyword_text needs of an essay (an Essay, or retrieval's EssayInfo)."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def author(self) -> str: ...
+    @property
+    def collection(self) -> str: ...
+
+
+def keyword_text(chunk: Chunk, essay: Named) -> str:
     """What BM25 sees: the chunk plus who wrote it and where it sits, so 'Bacon says' matches."""
     return f"{essay.title} {essay.author} {essay.collection} {chunk.heading}\n{chunk.text}"
 
