@@ -174,3 +174,15 @@ def test_sessions_asking_at_once_while_the_index_reloads_each_get_their_own_answ
         t.join(timeout=120)
     assert not errors, errors
     assert {n: set(texts) for n, texts in got.items()} == {n: {expected[q]} for n, q in enumerate(questions)}
+
+
+def test_questions_embedded_from_many_threads_at_once_get_their_own_vectors(embedder) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    questions = [f"What does essay number {n} say about {w}?" for n, w in enumerate("abcdefghijklmnop")]
+    alone = np.stack([embedder.embed([q])[0] for q in questions])
+    with ThreadPoolExecutor(8) as pool:  # as eight sessions asking at once
+        together = np.stack(list(pool.map(lambda q: embedder.embed([q])[0], questions * 4)))
+    assert np.allclose(together, np.concatenate([alone] * 4), atol=1e-5)
