@@ -34,30 +34,44 @@ _ARM = """() => {
                        {once: true, capture: true});
 }"""
 
-# Done when the answer (message `before + 1`) is drawn with a badge or a notice, the script has
-# finished and no spinner is left; an exception or error on the page ends the wait too.
-_DONE = """(before) => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  const failed = document.querySelector('[data-testid="stException"], [data-testid="stAlertContentError"]');
-  const lost = app && app.getAttribute('data-test-connection-state') !== 'CONNECTED';
-  const messages = document.querySelectorAll('[data-testid="stChatMessage"]');
-  const answer = messages[before + 1];
-  const drawn = answer && answer.querySelector('.stMarkdownBadge, [data-testid="stAlert"]');
-  const idle = app && app.getAttribute('data-test-script-state') === 'notRunning'
-    && !document.querySelector('[data-testid="stSpinner"]');
-  if (!failed && !lost && !(drawn && idle)) return null;
+# Waits, in the page, until the answer (message `before + 1`) is drawn with a badge or a notice,
+# the script has finished and no spinner is left; an exception or error on the page, a lost
+# connection or the timeout end the wait too. Checked on each change to the page (a mutation
+# observer), not by polling: eight pages polling their whole chat every few milliseconds cost
+# more CPU than the server did.
+_WAIT = """([before, timeoutMs]) => new Promise((resolve) => {
   const content = (m) => m.querySelector('[data-testid="stChatMessageContent"]') || m;
-  const titles = answer ? [...answer.querySelectorAll('[class*="st-key-card-"] strong')].map(
-    (e) => e.innerText) : [];
-  return {
-    ms: performance.now() - window.__sent,
-    echo: messages[before] ? content(messages[before]).innerText : '',
-    text: answer ? content(answer).innerText : '',
-    titles: titles,
-    error: failed ? failed.innerText.slice(0, 500) : (lost ? 'connection ' + app.getAttribute(
-      'data-test-connection-state') : ''),
+  const check = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    const failed = document.querySelector(
+      '[data-testid="stException"], [data-testid="stAlertContentError"]');
+    const lost = app && app.getAttribute('data-test-connection-state') !== 'CONNECTED';
+    const messages = document.querySelectorAll('[data-testid="stChatMessage"]');
+    const answer = messages[before + 1];
+    const drawn = answer && answer.querySelector('.stMarkdownBadge, [data-testid="stAlert"]');
+    const idle = app && app.getAttribute('data-test-script-state') === 'notRunning'
+      && !document.querySelector('[data-testid="stSpinner"]');
+    if (!failed && !lost && !(drawn && idle)) return null;
+    return {
+      ms: performance.now() - window.__sent,
+      echo: messages[before] ? content(messages[before]).innerText : '',
+      text: answer ? content(answer).innerText : '',
+      titles: answer ? [...answer.querySelectorAll('[class*="st-key-card-"] strong')].map(
+        (e) => e.innerText) : [],
+      error: failed ? failed.innerText.slice(0, 500) : (lost ? 'connection ' + app.getAttribute(
+        'data-test-connection-state') : ''),
+    };
   };
-}"""
+  const done = check();
+  if (done) return resolve(done);
+  const observer = new MutationObserver(() => {
+    const result = check();
+    if (result) { observer.disconnect(); clearTimeout(timer); resolve(result); }
+  });
+  const timer = setTimeout(() => { observer.disconnect(); resolve(null); }, timeoutMs);
+  observer.observe(document.body, {subtree: true, childList: true, characterData: true,
+    attributes: true, attributeFilter: ['data-test-script-state', 'data-test-connection-state']});
+})"""
 
 
 @dataclass(frozen=True)
@@ -96,11 +110,10 @@ async def _session(
         await page.evaluate(_ARM)
         sent_at = time.monotonic() - began
         await box.press("Enter")
-        try:
-            handle = await page.wait_for_function(_DONE, arg=before, polling=20, timeout=timeout_s * 1000)
-            got = await handle.json_value()
-        except Exception as err:  # noqa: BLE001 - playwright's timeout: counted, and the session ends
-            shown.append(Shown(number, turn, question, sent_at, 0.0, "", "", (), f"timeout: {err}"[:300]))
+        got = await page.evaluate(_WAIT, [before, timeout_s * 1000])
+        if got is None:
+            late = f"no answer within {timeout_s:.0f} s"
+            shown.append(Shown(number, turn, question, sent_at, 0.0, "", "", (), late))
             break
         shown.append(
             Shown(
