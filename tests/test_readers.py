@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.load import App, Reindex, change_essays, check, conversations, expected
+from bench.appserver import App, Reindex
+from bench.load import change_essays, check, conversations, expected
 from bench.readers import read
 from bench.startup import CHROMIUM
 from ingest.settings import Settings
