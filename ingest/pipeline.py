@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -127,7 +128,9 @@ class _Run:
                 return self.summary
             self._prefetch(todo)
             self.summary = Summary()  # something changed: start over on the careful path
-        self.catalog.set_meta({"finished": ""}, bump=False)  # a kill from here on leaves the careful path
+        # A kill from here on leaves the careful path. The writer is noted: an app in another
+        # process must then read the embedded store afresh (see VectorStore's `fresh`).
+        self.catalog.set_meta({"finished": "", "writer": str(os.getpid())}, bump=False)
         self._check_version()
         redo = self._reconcile()
         records = self.catalog.records()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
@@ -13,6 +13,7 @@ from ingest.embed import Embedder, load_embedder
 from ingest.errors import IndexMismatch, IndexMissing
 from ingest.essay import Essay
 from ingest.keyword import KeywordIndex
+from ingest.lock import index_busy
 from ingest.pipeline import catalog_path, keyword_path, keyword_text
 from ingest.settings import Settings
 from ingest.store import VectorStore
@@ -24,8 +25,6 @@ from retrieval.types import Answer, Answerer, Passage, Turn
 from retrieval.verify import verify
 
 log = logging.getLogger(__name__)
-
-RELOAD_EVERY = 5.0  # seconds between background reloads while an ingest is writing
 
 
 @dataclass(frozen=True)
@@ -90,9 +89,7 @@ class Assistant:
         self.store = VectorStore(settings)
         self.embedder = embedder or load_embedder(settings)
         self._lock = threading.Lock()
-        self._loading: threading.Thread | None = None
-        self._loaded_at = 0.0
-        self._view = self._load()
+        self._view = self._load(self.store)
 
     open = classmethod(lambda cls, settings, **kw: cls(settings, **kw))
 
@@ -102,68 +99,42 @@ class Assistant:
     keyword = property(lambda self: self._view.keyword)
     searcher = property(lambda self: self._view.searcher)
 
-    def _load(self) -> View:
-        self._loaded_at = time.monotonic()
+    def _load(self, store: VectorStore) -> View:
         snapshot = Snapshot(self.catalog)
         keyword = KeywordIndex.load(keyword_path(self.settings))
         if keyword is None or keyword.generation != snapshot.generation:
-            # The saved keyword index lags the catalog (a reindex is under way): build one in memory
-            # from the snapshot's own chunks, stemming only those the saved one does not have.
+            # The saved keyword index lags the catalog (a killed reindex): build one in memory from
+            # the snapshot's own chunks, stemming only those the saved one does not have.
             ids = [c.id for c in snapshot.chunks]
             texts = [keyword_text(c, snapshot.essays[c.essay_id]) for c in snapshot.chunks]
             known = KeywordIndex.saved_tokens(keyword_path(self.settings))
             keyword = KeywordIndex.build(ids, texts, snapshot.generation, known)
-        searcher = Searcher(snapshot, keyword, self.store, self.embedder)
+        searcher = Searcher(snapshot, keyword, store, self.embedder)
         return View(self.settings, snapshot, keyword, searcher, self.catalog.last_indexed())
 
     def refresh(self) -> bool:
         """Pick up a reindex done elsewhere; True when the index read from has changed.
 
-        When the last ingest has finished, the new index is loaded before this returns, so the
-        next question sees it. While one is still writing, the catalog moves on with every essay
-        it stores: questions go on being answered from the last whole index, and a newer one is
-        loaded in the background at most every RELOAD_EVERY seconds, so no reader waits for it.
+        While an ingest holds the index, questions go on being answered from the last whole one:
+        the catalog moves on with every essay it stores, and this process's view of the embedded
+        store would not match it (see VectorStore's `fresh`), nor would reloading per essay be
+        cheap. Once no ingest holds it (finished, or killed), the new index is loaded before this
+        returns, so the next question sees it; sessions asking meanwhile wait for that one load.
         """
-        generation, writing = self._catalog_state()
-        if generation == self._view.snapshot.generation:
+        if self.catalog.generation == self._view.snapshot.generation or index_busy(self.settings.index_dir):
             return False
-        if writing:
-            self._reload(eager=False)
-            return False
-        before = self._view
-        while self._view.snapshot.generation < generation:
-            loading = self._reload(eager=True)
-            if loading is None:
-                break
-            loading.join()
-        return self._view is not before
-
-    def _catalog_state(self) -> tuple[int, bool]:
-        """The catalog's generation, and whether an ingest is writing (it clears "finished" first)."""
-        return self.catalog.generation, self.catalog.get_meta("finished") == ""
-
-    def _reload(self, *, eager: bool) -> threading.Thread | None:
-        """The thread loading a newer index: one already under way, or one started now (eager, or
-        RELOAD_EVERY seconds after the last); None when none runs."""
         with self._lock:
-            if self._loading is not None and self._loading.is_alive():
-                return self._loading
-            if not eager and time.monotonic() - self._loaded_at < RELOAD_EVERY:
-                return None
-            self._loaded_at = time.monotonic()
-            self._loading = threading.Thread(target=self._swap, name="reload-index", daemon=True)
-            self._loading.start()
-            return self._loading
+            if self.catalog.generation == self._view.snapshot.generation:
+                return False  # another session has just loaded it
+            self._view = self._load(self._store_now())
+            return True
 
-    def _swap(self) -> None:
-        try:
-            view = self._load()
-        except Exception:  # a reader thread has no one to tell: logged, and the next refresh retries
-            log.exception("reloading %s failed; answering from the index loaded", self.settings.index_dir)
-            return
-        with self._lock:
-            if view.snapshot.generation > self._view.snapshot.generation:
-                self._view = view
+    def _store_now(self) -> VectorStore:
+        """The store to read a new index from: the same one, unless another process wrote it."""
+        writer = self.catalog.get_meta("writer")
+        if not self.settings.chroma_host and writer not in (None, str(os.getpid())):
+            self.store = VectorStore(self.settings, fresh=True)
+        return self.store
 
     def answerer(self, mode: str | None = None) -> Answerer:
         return self._view.answerer(mode)
