@@ -20,6 +20,7 @@ from ingest.settings import Settings
 pytest.importorskip("playwright.async_api", reason="pip install -r requirements-dev.txt")
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+REVISED = "Which essays were revised in the load run, according to the note for the reader?"
 
 pytestmark = [
     pytest.mark.browser,
@@ -46,7 +47,13 @@ def test_three_sessions_get_their_own_answers_while_a_reindex_runs(
         reindex = Reindex(tmp_path)
         shown = read(app.url, asked, timeout_s=60, on_start=reindex.start)
         ingest = reindex.finish()
-    after = expected(tmp_path / "corpus", tmp_path / "index", asked)
+        # Once it is done, a new session asks what only the changed essays say: its vectors were
+        # written by another process than the app's.
+        revised = read(app.url, [[REVISED]], timeout_s=60)
+    after = expected(tmp_path / "corpus", tmp_path / "index", [*asked, [REVISED]])
+    revised_after = after.pop()
+    assert set(revised_after[0]["essays"]) & set(changed), "the question finds the changed essays"
+    assert [r["verdict"] for r in check(revised, [revised_after], [revised_after])] == ["ok"]
 
     assert ingest["updated"] == len(changed)
     rows = check(shown, before, after)
