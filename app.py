@@ -63,7 +63,8 @@ stats = assistant.stats()
 with st.sidebar:
     st.title(":material/menu_book: Marginalia")
     st.caption("Questions about the essays, answered with checked quotes.")
-    sidebar.chat_actions()
+    # New chat and Download are drawn last (see the end), so the download holds this run's answer.
+    actions = st.empty()
     sidebar.corpus(stats)
     filters = sidebar.filters(stats)
     mode = sidebar.answer_mode(settings)
@@ -76,21 +77,24 @@ if (built := st.session_state.pop("built", None)) and stats.essays:
     )
 
 answers = st.session_state.answers
+intro = st.empty()
 if not answers:
-    st.markdown("### Ask the essays")
-    if stats.essays:
-        st.markdown(
-            f"Answers quote the {stats.essays} essays directly. Each quote is numbered, shown in its passage "
-            "and checked word for word against the essay; follow-up questions build on the conversation."
-        )
-    else:
-        # Questions still work (each is refused), so the chat stays; the notice says how to fill it.
-        then = "run `python -m ingest`" if settings.read_only else "press Reindex, or upload essays"
-        st.info(
-            f"The corpus is empty: no essays are indexed from {escape(str(settings.corpus_dir))}. "
-            f"Add essays to that folder and {then}.",
-            icon=":material/info:",
-        )
+    with intro.container():
+        st.markdown("### Ask the essays")
+        if stats.essays:
+            st.markdown(
+                f"Answers quote the {stats.essays} essays directly. Each quote is numbered, shown in its "
+                "passage and checked word for word against the essay; follow-up questions build on the "
+                "conversation."
+            )
+        else:
+            # Questions still work (each is refused), so the chat stays; the notice says how to fill it.
+            then = "run `python -m ingest`" if settings.read_only else "press Reindex, or upload essays"
+            st.info(
+                f"The corpus is empty: no essays are indexed from {escape(str(settings.corpus_dir))}. "
+                f"Add essays to that folder and {then}.",
+                icon=":material/info:",
+            )
 
 for n, answer in enumerate(answers):
     with st.chat_message("user", avatar=":material/person:"):
@@ -99,6 +103,7 @@ for n, answer in enumerate(answers):
         show_answer(answer, key=f"a{n}", assistant=assistant)
 
 if question := st.chat_input("Ask about the essays…"):
+    intro.empty()
     with st.chat_message("user", avatar=":material/person:"):
         st.markdown(escape(question))
     with st.chat_message("assistant", avatar=ICON):
@@ -107,6 +112,11 @@ if question := st.chat_input("Ask about the essays…"):
             answer = respond(assistant, question, turns(answers), filters=filters, mode=mode)
         except MarginaliaError as err:
             st.error(escape(str(err)), icon=":material/error:")
-            st.stop()
-    answers.append(answer)
-    st.rerun()  # draws the answer with the rest of the chat, and the sidebar's Download with it
+        else:
+            # Drawn in place, not by a rerun: a second run of the whole script per question cost
+            # every session on the server its share of the interpreter (8 sessions asking at once).
+            show_answer(answer, key=f"a{len(answers)}", assistant=assistant)
+            answers.append(answer)
+
+with actions.container():
+    sidebar.chat_actions()

@@ -1,4 +1,4 @@
-"""Command line: python -m bench [--quick] [--scale N [N ...]] [--out PATH] [--skip-baseline].
+"""Command line: python -m bench [--quick] [--scale N [N ...]] [--load [--sessions N]] [--out PATH] ...
 
 Prints a table and writes the results as JSON. Exit status: 0 when the run finished (targets
 missed or not), 1 when a phase failed, 2 for bad arguments.
@@ -26,9 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="bench: %(message)s", stream=sys.stderr)
     work = args.work or default_work()
-    out = args.out or RESULTS / ("scale.json" if args.scale else "latest.json")
+    out = args.out or RESULTS / ("scale.json" if args.scale else "load.json" if args.load else "latest.json")
     try:
-        if args.scale:
+        if args.load:
+            from bench.load import run_load, summary
+
+            doc = run_load(sessions=args.sessions, corpus=args.corpus, questions=args.questions, work=work)
+            lines = summary(doc)
+        elif args.scale:
             from bench.scale import run_scale
 
             doc = run_scale(args.scale, corpus=args.corpus, questions=args.questions, work=work)
@@ -91,6 +96,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out", type=Path, help="results JSON (default bench/results/latest.json or scale.json)"
     )
+    parser.add_argument(
+        "--load",
+        action="store_true",
+        help="many readers: browser sessions asking one streamlit server at once while a reindex runs",
+    )
+    parser.add_argument("--sessions", type=int, default=8, help="browser sessions for --load (default 8)")
     parser.add_argument("--skip-baseline", action="store_true", help="measure ours only")
     parser.add_argument(
         "--model",

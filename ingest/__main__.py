@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -31,8 +32,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--chroma-host", help="use the Chroma server on this host")
     parser.add_argument("--chroma-port", type=int, help="Chroma server port")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=10,
+        metavar="N",
+        help="lower this run's CPU priority by N (default 10: an app serving readers meanwhile comes "
+        "first; an idle machine gives the run all its time anyway); 0 to keep it",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     args = parser.parse_args(argv)
+    if args.nice > 0:
+        os.nice(args.nice)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         settings = Settings.from_env(

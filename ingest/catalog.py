@@ -40,6 +40,11 @@ _ESSAY = (
     "SELECT e.id, e.title, e.text, e.author, e.year, e.collection, e.source_hash, p.starts"
     " FROM essays e LEFT JOIN pages p ON p.essay_id = e.id"
 )
+_ESSAY_CHUNKS = _ESSAY.replace(
+    " FROM essays e",
+    ', (SELECT json_group_array(json_array(c.ordinal, c.start, c."end", c.heading))'
+    " FROM chunks c WHERE c.essay_id = e.id) FROM essays e",
+)
 
 
 @dataclass(frozen=True)
@@ -112,18 +117,18 @@ class Catalog:
             yield _essay(row)
 
     def chunks(self) -> Iterator[tuple[Essay, list[Chunk]]]:
-        """Every essay with its chunks, texts sliced from the stored essay text."""
-        offsets: dict[str, list[tuple[int, int, int, str]]] = {}
-        for essay_id, ordinal, start, end, heading in self._db.execute(
-            'SELECT essay_id, ordinal, start, "end", heading FROM chunks ORDER BY essay_id, ordinal'
-        ):
-            offsets.setdefault(essay_id, []).append((ordinal, start, end, heading))
-        for essay in self.essays():
+        """Every essay with its chunks, texts sliced from the stored essay text.
+
+        One statement reads both, so they come from one version of the catalog even while an
+        ingest writes (two reads could pair an essay's old offsets with its new text).
+        """
+        for row in self._db.execute(f"{_ESSAY_CHUNKS} ORDER BY e.id"):
+            essay = _essay(row[:-1])
             yield (
                 essay,
                 [
                     Chunk(essay.id, o, essay.text[s:e], s, e, h, page_span(essay.page_starts, s, e))
-                    for o, s, e, h in offsets.get(essay.id, [])
+                    for o, s, e, h in sorted(json.loads(row[-1]))
                 ],
             )
 

@@ -329,6 +329,10 @@ class KeywordIndex:
             retriever = (
                 bm25s.BM25.load(str(folder), show_progress=False, verbosity=0) if meta["ids"] else None
             )
+            # An ingest may have swapped in a new index between the two reads: ids of one and
+            # scores of the other would rank the wrong chunks, so such a load counts as none.
+            if json.loads((folder / "ids.json").read_text()).get("generation") != meta["generation"]:
+                return None
         except (OSError, ValueError):
             return None
         return cls(

@@ -44,3 +44,18 @@ def index_lock(index_dir: Path, *, timeout: float, on_wait: object = None) -> It
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def index_busy(index_dir: Path) -> bool:
+    """True while an ingest holds the lock on the index folder (a killed one no longer does)."""
+    try:
+        fd = os.open(index_dir / "ingest.lock", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock taken just now
+    return False

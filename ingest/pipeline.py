@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -126,7 +128,9 @@ class _Run:
                 return self.summary
             self._prefetch(todo)
             self.summary = Summary()  # something changed: start over on the careful path
-        self.catalog.set_meta({"finished": ""}, bump=False)  # a kill from here on leaves the careful path
+        # A kill from here on leaves the careful path. The writer is noted: an app in another
+        # process must then read the embedded store afresh (see VectorStore's `fresh`).
+        self.catalog.set_meta({"finished": "", "writer": str(os.getpid())}, bump=False)
         self._check_version()
         redo = self._reconcile()
         records = self.catalog.records()
@@ -374,7 +378,18 @@ def _work(essay: Essay) -> _Work:
     return _Work(essay, chunks, [embedding_text(c, essay.title) for c in chunks], sentences, owners)
 
 
-def keyword_text(chunk: Chunk, essay: Essay) -> str:
+class Named(Protocol):
+    """What keyword_text needs of an essay (an Essay, or retrieval's EssayInfo)."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def author(self) -> str: ...
+    @property
+    def collection(self) -> str: ...
+
+
+def keyword_text(chunk: Chunk, essay: Named) -> str:
     """What BM25 sees: the chunk plus who wrote it and where it sits, so 'Bacon says' matches."""
     return f"{essay.title} {essay.author} {essay.collection} {chunk.heading}\n{chunk.text}"
 

@@ -29,7 +29,14 @@ class Hit:
 class VectorStore:
     """Chroma collections of chunk and of sentence vectors: essay metadata, cosine, no embedding function."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, fresh: bool = False) -> None:
+        """`fresh`: read the embedded store from disk again, for what another process wrote to it.
+
+        chromadb keeps one embedded store per folder and process, and its vector index in memory
+        does not see another process's writes: asked for a vector written since, it fails with
+        "Error finding id". A fresh one is a new instance; one made before stays usable by whoever
+        still holds it (a question under way), and is freed with it.
+        """
         os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
         import chromadb  # lazy: importing chromadb costs about a second
 
@@ -49,6 +56,11 @@ class VectorStore:
                 self.client.heartbeat()
             else:
                 settings.index_dir.mkdir(parents=True, exist_ok=True)
+                if fresh:
+                    from chromadb.api.shared_system_client import SharedSystemClient
+
+                    # Forget the cached instance for this folder (not stop it: it may be in use).
+                    SharedSystemClient._identifier_to_system.pop(str(settings.index_dir / "chroma"), None)
                 self.client = chromadb.PersistentClient(
                     path=str(settings.index_dir / "chroma"),
                     settings=chromadb.Settings(anonymized_telemetry=False),

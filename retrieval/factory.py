@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ingest.errors import SettingsError
+from ingest.keyword import KeywordIndex
+from ingest.settings import Settings
 from retrieval.extractive import ExtractiveAnswerer
 from retrieval.support import Model, calibration
 from retrieval.types import Answerer
 
-if TYPE_CHECKING:
-    from retrieval.assistant import Assistant
-
 MODES = ("extractive", "openai", "ollama")
 
 
-def make_answerer(mode: str, assistant: Assistant) -> Answerer:
+class Source(Protocol):
+    """What an answerer reads: the settings, the essays' texts and the keyword index's word weights
+    (an Assistant, or one View of its index)."""
+
+    settings: Settings
+    keyword: KeywordIndex
+
+    def essay_text(self, essay_id: str) -> str | None: ...
+
+
+def make_answerer(mode: str, assistant: Source) -> Answerer:
     """Build the answerer for a mode; LLM modes fall back to the extractive one on faults."""
     model = Model.load(calibration(assistant.settings.embed_model))
     extractive = ExtractiveAnswerer(
