@@ -1,4 +1,4 @@
-"""Command line: python -m bench [--quick] [--scale N [N ...]] [--load [--sessions N]] [--out PATH] ...
+"""Command line: python -m bench [--quick] [--scale N [N ...]] [--load [--sessions N] [--client C]] ...
 
 Prints a table and writes the results as JSON. Exit status: 0 when the run finished (targets
 missed or not), 1 when a phase failed, 2 for bad arguments.
@@ -26,12 +26,19 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="bench: %(message)s", stream=sys.stderr)
     work = args.work or default_work()
-    out = args.out or RESULTS / ("scale.json" if args.scale else "load.json" if args.load else "latest.json")
+    load_json = "load.json" if args.client == "browser" else f"load-{args.client}.json"
+    out = args.out or RESULTS / ("scale.json" if args.scale else load_json if args.load else "latest.json")
     try:
         if args.load:
             from bench.load import run_load, summary
 
-            doc = run_load(sessions=args.sessions, corpus=args.corpus, questions=args.questions, work=work)
+            doc = run_load(
+                sessions=args.sessions,
+                corpus=args.corpus,
+                questions=args.questions,
+                work=work,
+                client=args.client,
+            )
             lines = summary(doc)
         elif args.scale:
             from bench.scale import run_scale
@@ -99,9 +106,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--load",
         action="store_true",
-        help="many readers: browser sessions asking one streamlit server at once while a reindex runs",
+        help="many readers: sessions asking one streamlit server at once while a reindex runs",
     )
-    parser.add_argument("--sessions", type=int, default=8, help="browser sessions for --load (default 8)")
+    parser.add_argument("--sessions", type=int, default=8, help="sessions for --load (default 8)")
+    parser.add_argument(
+        "--client",
+        choices=["browser", "websocket"],
+        default="browser",
+        help="--load sessions as headless chromium pages (default: the whole path, end to end) or as "
+        "bare websockets speaking Streamlit's protocol (the server's own latency; load-websocket.json)",
+    )
     parser.add_argument("--skip-baseline", action="store_true", help="measure ours only")
     parser.add_argument(
         "--model",

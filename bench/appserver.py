@@ -9,10 +9,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.measure import PROJECT_DIR, BenchError, child_env, stop
-from bench.readers import read
+from bench.readers import Shown, read
 from bench.server import free_port
 from bench.startup import _wait_healthy
 
@@ -26,10 +27,11 @@ def app_env(run: Path) -> dict[str, str]:
 
 
 class App:
-    """`streamlit run app.py` over run/corpus and run/index on a free port, warmed up by one question."""
+    """`streamlit run app.py` over run/corpus and run/index on a free port, warmed up by one question
+    asked by `reader` (a browser by default; `bench.protocol.read` asks over a bare websocket)."""
 
-    def __init__(self, run: Path) -> None:
-        self.run, self.port = run, free_port()
+    def __init__(self, run: Path, *, reader: Callable[..., list[list[Shown]]] = read) -> None:
+        self.run, self.port, self.reader = run, free_port(), reader
         self.url = f"http://127.0.0.1:{self.port}/"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -51,7 +53,7 @@ class App:
             )
         try:
             _wait_healthy(self.port, 60)
-            warm = read(self.url, [[WARM_UP]], timeout_s=180)[0]
+            warm = self.reader(self.url, [[WARM_UP]], timeout_s=180)[0]
             if not warm or warm[0].error:
                 raise BenchError(f"the warm-up question failed: {warm}; see {log_path}")
         except BaseException:
@@ -118,7 +120,8 @@ def _cpu(pid: int) -> float:
 
 def cpu_by_kind(server: int) -> dict[str, float]:
     """CPU seconds so far of the streamlit server, the browsers (chromium and playwright's driver)
-    and this process, to tell what the machine's time went to."""
+    and this process (the websocket sessions, when they ask instead of browsers), to tell what the
+    machine's time went to."""
     out = {"server": _cpu(server), "browsers": 0.0, "bench": _cpu(os.getpid())}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:

@@ -1,4 +1,4 @@
-"""Many readers: one `streamlit run app.py`, N browser sessions asking at once, a reindex running.
+"""Many readers: one `streamlit run app.py`, N sessions asking at once, a reindex running.
 
 The run, in a scratch folder: a copy of the corpus and its index; the answer each session's
 questions get from the Assistant directly; 20 essays none of those answers draw on are changed;
@@ -6,6 +6,10 @@ the app is started and warmed up with one question; then the sessions ask, while
 line reindexes the changed essays (`python -m ingest`, as a person keeping the corpus would).
 Every answer shown is checked against the direct one (before or after the reindex): an answer
 matching another question's is *mixed*, a question with no answer shown is *lost*.
+
+The sessions are real chromium pages (`client="browser"`, bench/readers.py: the whole path, the
+browsers' drawing included) or bare websockets speaking Streamlit's protocol (`client="websocket"`,
+bench/protocol.py: the server's own latency, with no browsers on the machine to share its cores).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 
 from bench.appserver import App, Reindex, cpu_by_kind, cpu_model, machine_busy
 from bench.measure import PROJECT_DIR, BenchError, child_env, percentiles
-from bench.readers import Shown, letters, read
+from bench.readers import Shown, letters
 from bench.startup import unavailable
 
 log = logging.getLogger(__name__)
@@ -129,12 +133,28 @@ def verdict(shown: Shown, before: dict, after: dict, others: Sequence[dict]) -> 
     return "differs"
 
 
+CLIENTS = ("browser", "websocket")
+
+
 def run_load(
-    *, sessions: int, corpus: Path, questions: Path, work: Path, changed: int = 20, timeout_s: float = 60
+    *,
+    sessions: int,
+    corpus: Path,
+    questions: Path,
+    work: Path,
+    client: str = "browser",
+    changed: int = 20,
+    timeout_s: float = 60,
 ) -> dict:
     """The whole run; its figures and every answer's verdict, as a JSON-ready dict."""
-    if why := unavailable():
-        raise BenchError(f"--load needs the browser: {why}")
+    if client == "browser":
+        if why := unavailable():
+            raise BenchError(f"--load needs the browser: {why}; or ask over websockets: --client websocket")
+        from bench.readers import read
+    elif client == "websocket":
+        from bench.protocol import read
+    else:
+        raise BenchError(f"--client {client}: not a client; one of {', '.join(CLIENTS)}")
     base = _base_index(corpus, work / "base")
     run = work / "run"
     shutil.rmtree(run, ignore_errors=True)
@@ -146,7 +166,7 @@ def run_load(
     before = expected(run / "corpus", run / "index", asked)
     keep = {e for s in before for a in s for e in a["essays"]}
     chosen = change_essays(run / "corpus", keep, changed)
-    with App(run) as app:
+    with App(run, reader=read) as app:
         load_before = os.getloadavg()
         log.info("%d sessions asking; reindexing %d changed essays", sessions, len(chosen))
         reindex = Reindex(run)
@@ -165,7 +185,8 @@ def run_load(
     cpu = {k: round(marks[1][k] - marks[0][k], 1) for k in marks[0]}
     cpu["reindex (all of it)"] = ingest["cpu_seconds"]  # type: ignore[assignment]
     after = expected(run / "corpus", run / "index", asked)
-    return _report(sessions, asked, shown, before, after, ingest, chosen, load_before, load_after, cpu)
+    doc = _report(sessions, asked, shown, before, after, ingest, chosen, load_before, load_after, cpu)
+    return {"client": client, **doc}
 
 
 def _base_index(corpus: Path, base: Path) -> Path:
@@ -250,7 +271,8 @@ def summary(doc: dict) -> list[str]:
     """The run in a few lines, for the terminal."""
     ms, during, re = doc["answer_ms"], doc["answer_ms_during_reindex"], doc["reindex"]
     return [
-        f"{doc['sessions']} sessions, {doc['questions']} questions; {doc['cpu']}, {doc['cores']} cores",
+        f"{doc['sessions']} {doc.get('client', 'browser')} sessions, {doc['questions']} questions; "
+        f"{doc['cpu']}, {doc['cores']} cores",
         f"load average before {doc['load_avg_before']}, after {doc['load_avg_after']}",
         f"answers p50 {ms['p50']:.0f} ms, p95 {ms['p95']:.0f} ms, max {ms['max']:.0f} ms (n={ms['n']})",
         f"  while the reindex ran: p50 {during['p50']:.0f} ms, p95 {during['p95']:.0f} ms (n={during['n']})",

@@ -93,7 +93,7 @@ class Shown:
 
 
 async def _session(
-    browser, url: str, number: int, questions: Sequence[str], start: _Start, timeout_s: float
+    browser, url: str, number: int, questions: Sequence[str], start: Start, timeout_s: float
 ) -> list[Shown]:
     # Contexts stay open until every session is done (the browser closes them): the CPU a
     # session's renderer used is still counted when the last one finishes.
@@ -133,7 +133,7 @@ async def _session(
     return shown
 
 
-class _Start:
+class Start:
     """Lets every session open its page first, then starts them asking together (after `on_start`)."""
 
     def __init__(self, sessions: int, on_start: Callable[[], None]) -> None:
@@ -161,7 +161,7 @@ async def _read(
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=LOAD_ARGS, headless=True)
         try:
-            start = _Start(len(conversations), on_start)
+            start = Start(len(conversations), on_start)
             sessions = (_session(browser, url, n, qs, start, timeout_s) for n, qs in enumerate(conversations))
             shown = list(await asyncio.gather(*sessions))
             on_end()
