@@ -84,6 +84,10 @@ class Reindex:
             )
         threading.Thread(target=self._watch, daemon=True).start()
 
+    def running(self) -> bool:
+        """Started and not yet finished."""
+        return self.proc is not None and self.proc.poll() is None
+
     def _watch(self) -> None:
         assert self.proc is not None
         while self.proc.poll() is None:

@@ -13,6 +13,7 @@ process parsing the messages: it measures the server, where `bench/readers.py` m
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -167,50 +168,71 @@ class Session:
 
 
 async def _session(
-    url: str, number: int, questions: Sequence[str], start: Start, timeout_s: float
+    url: str,
+    number: int,
+    questions: Sequence[str],
+    start: Start,
+    timeout_s: float,
+    again: Callable[[], bool],
 ) -> list[Shown]:
-    async with websockets.connect(
-        stream_url(url), subprotocols=[Subprotocol("streamlit")], max_size=None, open_timeout=timeout_s
-    ) as ws:
-        session = Session(ws)
-        first = await asyncio.wait_for(session.run(), timeout_s)
-        if first or not session.page.chat_input():
-            raise RuntimeError(f"session {number}: the page has no chat box ({first or 'no error shown'})")
-        began = await start.wait()
-        shown = []
-        for turn, question in enumerate(questions):
-            before = len(session.page.messages())
-            sent = time.monotonic()
-            try:
-                error = await asyncio.wait_for(session.run(question), timeout_s)
-            except TimeoutError:
-                late = f"no answer within {timeout_s:.0f} s"
-                shown.append(Shown(number, turn, question, round(sent - began, 3), 0.0, "", "", (), late))
-                break
-            except websockets.ConnectionClosed as err:
-                error = f"connection closed: {err}"
-            seconds = time.monotonic() - sent
-            messages = session.page.messages()
-            echo = messages[before] if len(messages) > before else None
-            answer = messages[before + 1] if len(messages) > before + 1 else None
-            if answer is None and not error:
-                error = "no answer shown"
-            shown.append(
-                Shown(
-                    number,
-                    turn,
-                    question,
-                    round(sent - began, 3),
-                    round(seconds, 3),
-                    text_of(echo) if echo else "",
-                    text_of(answer) if answer else "",
-                    titles_of(answer) if answer else (),
-                    error,
-                )
+    """The conversation, asked in a session of its own; asked again in a new session (a reader
+    opening a new tab) as long as `again()` says so and no answer failed."""
+    shown: list[Shown] = []
+    began = 0.0
+    for round_ in itertools.count():
+        async with websockets.connect(
+            stream_url(url), subprotocols=[Subprotocol("streamlit")], max_size=None, open_timeout=timeout_s
+        ) as ws:
+            session = Session(ws)
+            first = await asyncio.wait_for(session.run(), timeout_s)
+            if first or not session.page.chat_input():
+                raise RuntimeError(f"session {number}: the page has no chat box ({first or 'no error'})")
+            began = began or await start.wait()
+            answers = await _conversation(session, number, round_, questions, began, timeout_s)
+        shown += answers
+        if any(a.error for a in answers) or not again():
+            return shown
+    raise AssertionError("unreachable")
+
+
+async def _conversation(
+    session: Session, number: int, round_: int, questions: Sequence[str], began: float, timeout_s: float
+) -> list[Shown]:
+    shown: list[Shown] = []
+    for turn, question in enumerate(questions):
+        before = len(session.page.messages())
+        sent = time.monotonic()
+        try:
+            error = await asyncio.wait_for(session.run(question), timeout_s)
+        except TimeoutError:
+            late = f"no answer within {timeout_s:.0f} s"
+            shown.append(Shown(number, turn, question, round(sent - began, 3), 0.0, "", "", (), late, round_))
+            break
+        except websockets.ConnectionClosed as err:
+            error = f"connection closed: {err}"
+        seconds = time.monotonic() - sent
+        messages = session.page.messages()
+        echo = messages[before] if len(messages) > before else None
+        answer = messages[before + 1] if len(messages) > before + 1 else None
+        if answer is None and not error:
+            error = "no answer shown"
+        shown.append(
+            Shown(
+                number,
+                turn,
+                question,
+                round(sent - began, 3),
+                round(seconds, 3),
+                text_of(echo) if echo else "",
+                text_of(answer) if answer else "",
+                titles_of(answer) if answer else (),
+                error,
+                round_,
             )
-            if error:
-                break
-        return shown
+        )
+        if error:
+            break
+    return shown
 
 
 def stream_url(url: str) -> str:
@@ -224,9 +246,10 @@ async def _read(
     timeout_s: float,
     on_start: Callable[[], None],
     on_end: Callable[[], None],
+    again: Callable[[], bool],
 ) -> list[list[Shown]]:
     start = Start(len(conversations), on_start)
-    sessions = (_session(url, n, qs, start, timeout_s) for n, qs in enumerate(conversations))
+    sessions = (_session(url, n, qs, start, timeout_s, again) for n, qs in enumerate(conversations))
     shown = list(await asyncio.gather(*sessions))
     on_end()
     return shown
@@ -239,7 +262,10 @@ def read(
     timeout_s: float = 60,
     on_start: Callable[[], None] = lambda: None,
     on_end: Callable[[], None] = lambda: None,
+    again: Callable[[], bool] = lambda: False,
 ) -> list[list[Shown]]:
     """As `bench.readers.read`, over websockets: every session connects and is shown the page, then
-    all ask their questions at once, each in order; what each session's page showed."""
-    return asyncio.run(_read(url, conversations, timeout_s, on_start, on_end))
+    all ask their questions at once, each in order; what each session's page showed. A session that
+    has asked its questions asks them again, in a new session, while `again()` is true (the whole
+    reindex, which eight bare sessions would otherwise outpace)."""
+    return asyncio.run(_read(url, conversations, timeout_s, on_start, on_end, again))

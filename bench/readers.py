@@ -87,6 +87,7 @@ class Shown:
     text: str  # the whole answer message: answer, then its cards
     titles: tuple[str, ...]  # the cards' essay titles, in order
     error: str  # an exception or error shown, a lost connection or a timeout; "" when none
+    round: int = 0  # the how-many-th time this session's conversation was asked (from 0)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
