@@ -26,9 +26,11 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.typing import Subprotocol
 
+from bench.measure import BenchError
 from bench.readers import Shown, Start
+from ui.markup import WORD_JOINER  # put inside Markdown triggers; invisible on the page
 
-WORD_JOINER = "\u2060"  # what ui/markup.py puts inside Markdown triggers; invisible on the page
+STREAMLIT = Subprotocol("streamlit")  # the subprotocol the frontend asks for (no XSRF token: no login)
 _ICON = re.compile(r"(?<!\\):material/[a-z0-9_]+:")
 _DIRECTIVE = re.compile(r"(?<!\\):[a-z]+(?:-[a-z]+)*\[((?:\\.|[^\]\\])*)\]")  # :blue-badge[1] → 1
 _BOLD = re.compile(r"(?<!\\)\*\*((?:\\.|[^*\\])+)(?<!\\)\*\*")
@@ -180,15 +182,22 @@ async def _session(
     shown: list[Shown] = []
     began = 0.0
     for round_ in itertools.count():
-        async with websockets.connect(
-            stream_url(url), subprotocols=[Subprotocol("streamlit")], max_size=None, open_timeout=timeout_s
-        ) as ws:
-            session = Session(ws)
-            first = await asyncio.wait_for(session.run(), timeout_s)
-            if first or not session.page.chat_input():
-                raise RuntimeError(f"session {number}: the page has no chat box ({first or 'no error'})")
-            began = began or await start.wait()
-            answers = await _conversation(session, number, round_, questions, began, timeout_s)
+        try:
+            async with websockets.connect(
+                stream_url(url), subprotocols=[STREAMLIT], max_size=None, open_timeout=timeout_s
+            ) as ws:
+                session = Session(ws)
+                first = await asyncio.wait_for(session.run(), timeout_s)
+                if first or not session.page.chat_input():
+                    raise BenchError(f"session {number}: the page has no chat box ({first or 'no error'})")
+                began = began or await start.wait()
+                answers = await _conversation(session, number, round_, questions, began, timeout_s)
+        except (OSError, TimeoutError, websockets.WebSocketException, BenchError) as err:
+            if not began:
+                raise  # before the sessions start asking: there is nothing to measure
+            # A reader opening a new tab mid-run and not getting the page: its first question is lost.
+            at = round(time.monotonic() - began, 3)
+            answers = [Shown(number, 0, questions[0], at, 0.0, "", "", (), f"new session: {err}", round_)]
         shown += answers
         if any(a.error for a in answers) or not again():
             return shown
