@@ -232,7 +232,7 @@ def serve(spec: dict) -> dict:
         # The tail: which questions were slowest to answer, so a p95 can be traced to its cause.
         "slowest_ms": dict(sorted(slowest.items(), key=lambda kv: -kv[1])[:3]),
         "quality": metrics,
-        "chunks": len(assistant.snapshot.chunks),
+        "chunks": assistant.snapshot.size,
         "peak_rss_mb": peak_rss_mb(),
     }
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,7 @@ class Catalog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        self._read = threading.Lock()  # the connection is shared by the app's sessions
 
     def close(self) -> None:
         self._db.close()
@@ -125,6 +127,54 @@ class Catalog:
                     Chunk(essay.id, o, essay.text[s:e], s, e, h, page_span(essay.page_starts, s, e))
                     for o, s, e, h in offsets.get(essay.id, [])
                 ],
+            )
+
+    def essay_details(self) -> list[tuple[str, str, str, str, str]]:
+        """(id, title, author, year, collection) of every essay, by id, without texts."""
+        with self._read:
+            return self._db.execute(
+                "SELECT id, title, author, year, collection FROM essays ORDER BY id"
+            ).fetchall()
+
+    def chunk_counts(self) -> dict[str, int]:
+        """How many chunks each essay has."""
+        with self._read:
+            return dict(self._db.execute("SELECT essay_id, COUNT(*) FROM chunks GROUP BY essay_id"))
+
+    def chunks_by_id(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
+        """Some chunks by id (`<essay id>#<ordinal>`), their texts sliced from the essay in SQLite."""
+        keys = []
+        for cid in dict.fromkeys(chunk_ids):
+            essay_id, _, ordinal = cid.rpartition("#")
+            if ordinal.isdigit():
+                keys += [essay_id, int(ordinal)]
+        if not keys:
+            return {}
+        pairs = ",".join(["(?, ?)"] * (len(keys) // 2))
+        with self._read:
+            rows = self._db.execute(
+                'SELECT c.essay_id, c.ordinal, c.start, c."end", c.heading,'
+                ' substr(e.text, c.start + 1, c."end" - c.start), p.starts'
+                " FROM chunks c JOIN essays e ON e.id = c.essay_id"
+                " LEFT JOIN pages p ON p.essay_id = c.essay_id"
+                f" WHERE (c.essay_id, c.ordinal) IN (VALUES {pairs})",
+                keys,
+            ).fetchall()
+        out = {}
+        for essay_id, ordinal, start, end, heading, text, starts in rows:
+            pages = page_span(tuple(json.loads(starts)), start, end) if starts else None
+            chunk = Chunk(essay_id, ordinal, text, start, end, heading, pages)
+            out[chunk.id] = chunk
+        return out
+
+    def texts(self, essay_ids: Sequence[str]) -> dict[str, str]:
+        """Some essays' clean texts, by id (those the catalog has)."""
+        ids = list(dict.fromkeys(essay_ids))
+        if not ids:
+            return {}
+        with self._read:
+            return dict(
+                self._db.execute(f"SELECT id, text FROM essays WHERE id IN ({','.join('?' * len(ids))})", ids)
             )
 
     def chunk_count(self) -> int:

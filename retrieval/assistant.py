@@ -89,7 +89,7 @@ class Assistant:
         return self._answerers[mode]
 
     def essay_text(self, essay_id: str) -> str | None:
-        return self.snapshot.texts.get(essay_id)
+        return self.snapshot.text(essay_id)
 
     def retrieve(
         self,
@@ -173,7 +173,7 @@ class Assistant:
         return CorpusStats(
             collections=dict(sorted(collections.items())),
             essays=len(essays),
-            chunks=len(self.snapshot.chunks),
+            chunks=self.snapshot.size,
             last_indexed=self.catalog.last_indexed(),
             authors=tuple(sorted({e.author for e in essays.values() if e.author})),
             titles={eid: e.title for eid, e in sorted(essays.items())},
