@@ -31,6 +31,12 @@ CREATE TABLE IF NOT EXISTS chunks (
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, heading TEXT NOT NULL,
     PRIMARY KEY (essay_id, ordinal)
 );
+-- How many sentence vectors each essay has in the store, so a run can compare totals without
+-- recomputing every chunk's sentences. Added later: an index made before has no rows for its
+-- essays, and sentence_total() then says it does not know.
+CREATE TABLE IF NOT EXISTS sentences (
+    essay_id TEXT PRIMARY KEY REFERENCES essays(id) ON DELETE CASCADE, n INTEGER NOT NULL
+);
 -- Where each page starts in a paged essay's text (a JSON list); other essays have no row. Added
 -- for PDFs: an index made before it gains the empty table on open, right for its text essays.
 CREATE TABLE IF NOT EXISTS pages (
@@ -180,29 +186,49 @@ class Catalog:
     def chunk_count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
 
-    def put(self, essay: Essay, chunks: list[Chunk]) -> None:
+    def put(self, essay: Essay, chunks: list[Chunk], sentences: int | None = None) -> None:
         """Record an essay and its chunks, replacing any earlier version, atomically."""
+        self.put_many([(essay, chunks, sentences)])
+
+    def put_many(self, essays: Sequence[tuple[Essay, list[Chunk], int | None]]) -> None:
+        """Record several essays with their chunks (and sentence vector counts) in one transaction."""
         with self._tx() as db:
-            db.execute("DELETE FROM essays WHERE id = ?", (essay.id,))
-            db.execute(
+            db.executemany("DELETE FROM essays WHERE id = ?", [(e.id,) for e, _, _ in essays])
+            now = time.time()
+            db.executemany(
                 "INSERT INTO essays VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    essay.id,
-                    essay.title,
-                    essay.author,
-                    essay.year,
-                    essay.collection,
-                    essay.source_hash,
-                    essay.text,
-                    time.time(),
-                ),
+                [
+                    (e.id, e.title, e.author, e.year, e.collection, e.source_hash, e.text, now)
+                    for e, _, _ in essays
+                ],
             )
             db.executemany(
                 "INSERT INTO chunks VALUES (?, ?, ?, ?, ?)",
-                [(c.essay_id, c.ordinal, c.start, c.end, c.heading) for c in chunks],
+                [
+                    (c.essay_id, c.ordinal, c.start, c.end, c.heading)
+                    for _, chunks, _ in essays
+                    for c in chunks
+                ],
             )
-            if essay.page_starts:
-                db.execute("INSERT INTO pages VALUES (?, ?)", (essay.id, json.dumps(essay.page_starts)))
+            db.executemany(
+                "INSERT INTO pages VALUES (?, ?)",
+                [(e.id, json.dumps(e.page_starts)) for e, _, _ in essays if e.page_starts],
+            )
+            db.executemany(
+                "INSERT INTO sentences VALUES (?, ?)", [(e.id, n) for e, _, n in essays if n is not None]
+            )
+
+    def set_sentence_counts(self, counts: dict[str, int]) -> None:
+        """Record each essay's sentence vector count (as recomputed from the stored texts)."""
+        with self._tx(bump=False) as db:
+            db.executemany("INSERT OR REPLACE INTO sentences VALUES (?, ?)", list(counts.items()))
+
+    def sentence_total(self) -> int | None:
+        """How many sentence vectors the catalog's essays have, or None when some essay's is unknown."""
+        essays, known, total = self._db.execute(
+            "SELECT (SELECT COUNT(*) FROM essays), COUNT(*), COALESCE(SUM(n), 0) FROM sentences"
+        ).fetchone()
+        return total if known == essays else None
 
     def delete(self, essay_id: str) -> None:
         with self._tx() as db:

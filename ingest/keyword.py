@@ -8,6 +8,7 @@ import logging
 import math
 import re
 import shutil
+import sys
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -220,7 +221,11 @@ class KeywordIndex:
 
         known = known or {}
         digests = [_digest(t) for t in texts]
-        tokens = [known.get(d) or tokenize(t) or ["∅"] for d, t in zip(digests, texts, strict=True)]
+        # Interned: a million chunks repeat the same few tens of thousands of stems.
+        tokens = [
+            [sys.intern(w) for w in known.get(d) or tokenize(t) or ["∅"]]
+            for d, t in zip(digests, texts, strict=True)
+        ]
         retriever = None  # an empty corpus: bm25s cannot index nothing (max() of an empty sequence)
         if tokens:
             retriever = bm25s.BM25()
