@@ -156,16 +156,8 @@ class Catalog:
                 keys += [essay_id, int(ordinal)]
         if not keys:
             return {}
-        pairs = ",".join(["(?, ?)"] * (len(keys) // 2))
         with self._read:
-            rows = self._db.execute(
-                'SELECT c.essay_id, c.ordinal, c.start, c."end", c.heading,'
-                ' substr(e.text, c.start + 1, c."end" - c.start), p.starts'
-                " FROM chunks c JOIN essays e ON e.id = c.essay_id"
-                " LEFT JOIN pages p ON p.essay_id = c.essay_id"
-                f" WHERE (c.essay_id, c.ordinal) IN (VALUES {pairs})",
-                keys,
-            ).fetchall()
+            rows = self._db.execute(_chunks_by_id_sql(len(keys) // 2), keys).fetchall()
         out = {}
         for essay_id, ordinal, start, end, heading, text, starts in rows:
             pages = page_span(tuple(json.loads(starts)), start, end) if starts else None
@@ -241,6 +233,19 @@ class Catalog:
 
     def last_indexed(self) -> float | None:
         return self._db.execute("SELECT MAX(indexed_at) FROM essays").fetchone()[0]
+
+
+def _chunks_by_id_sql(n: int) -> str:
+    """Chunks by (essay id, ordinal) pairs. The pairs are a table joined to chunks' primary key:
+    `(essay_id, ordinal) IN (VALUES ...)` made SQLite scan every chunk (30 ms a question at 300k)."""
+    pairs = ",".join(["(?, ?)"] * n)
+    return (
+        f"WITH wanted(essay_id, ordinal) AS (VALUES {pairs})"
+        ' SELECT c.essay_id, c.ordinal, c.start, c."end", c.heading,'
+        ' substr(e.text, c.start + 1, c."end" - c.start), p.starts'
+        " FROM wanted w CROSS JOIN chunks c ON c.essay_id = w.essay_id AND c.ordinal = w.ordinal"
+        " JOIN essays e ON e.id = c.essay_id LEFT JOIN pages p ON p.essay_id = c.essay_id"
+    )
 
 
 def _essay(row: tuple) -> Essay:

@@ -38,3 +38,16 @@ def test_filters_name_the_essays_they_let_through(small_index) -> None:
         assert snap.allowed(Filters(collections=("federalist",), essays=("bacon/04-of-revenge.md",))) == set()
     finally:
         catalog.close()
+
+
+def test_chunks_are_read_through_the_primary_key_not_by_scanning(small_index) -> None:
+    from ingest.catalog import _chunks_by_id_sql
+
+    catalog = Catalog(catalog_path(small_index))
+    try:
+        plan = catalog._db.execute(f"EXPLAIN QUERY PLAN {_chunks_by_id_sql(2)}", ["a", 0, "b", 1]).fetchall()
+    finally:
+        catalog.close()
+    steps = [row[-1] for row in plan]
+    assert not any(step.startswith("SCAN c") for step in steps), steps
+    assert any(step.startswith("SEARCH c USING INDEX") for step in steps), steps
