@@ -41,9 +41,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             lines = summary(doc)
         elif args.scale:
-            from bench.scale import run_scale
+            from bench.scale import STORES, run_scale
 
-            doc = run_scale(args.scale, corpus=args.corpus, questions=args.questions, work=work)
+            stores = tuple(args.scale_store or STORES)
+            doc = run_scale(
+                args.scale, corpus=args.corpus, questions=args.questions, work=work, stores=stores
+            )
             lines = scale_table(doc)
         elif args.model:
             lines = []
@@ -99,6 +102,12 @@ def _parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="N",
         help="synthetic corpora of about N chunks each, e.g. --scale 3000 30000 100000",
+    )
+    parser.add_argument(
+        "--scale-store",
+        action="append",
+        choices=["embedded", "server"],
+        help="the stores each --scale size is indexed in (repeatable; default both)",
     )
     parser.add_argument(
         "--out", type=Path, help="results JSON (default bench/results/latest.json or scale.json)"

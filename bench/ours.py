@@ -207,7 +207,9 @@ def serve(spec: dict) -> dict:
     assistant.retrieve = timed(assistant.retrieve, sinks["retrieve"])  # type: ignore[method-assign]
     searcher.embedder.embed = timed(searcher.embedder.embed, sinks["embed"])  # type: ignore[method-assign]
     searcher.store.query = timed(searcher.store.query, sinks["store"])  # type: ignore[method-assign]
-    searcher.keyword.scores = timed(searcher.keyword.scores, sinks["keyword"])  # type: ignore[method-assign]
+    searcher.store.query_sentences = timed(searcher.store.query_sentences, sinks["store"])  # type: ignore[method-assign]
+    searcher.store.sentence_vectors = timed(searcher.store.sentence_vectors, sinks["store"])  # type: ignore[method-assign]
+    searcher.keyword.top = timed(searcher.keyword.top, sinks["keyword"])  # type: ignore[method-assign]
     searcher.mentions.find = timed(searcher.mentions.find, sinks["mentions"])  # type: ignore[method-assign]
     answer_ms: list[float] = []
     rows: list[dict] = []
@@ -232,7 +234,7 @@ def serve(spec: dict) -> dict:
         # The tail: which questions were slowest to answer, so a p95 can be traced to its cause.
         "slowest_ms": dict(sorted(slowest.items(), key=lambda kv: -kv[1])[:3]),
         "quality": metrics,
-        "chunks": len(assistant.snapshot.chunks),
+        "chunks": assistant.snapshot.size,
         "peak_rss_mb": peak_rss_mb(),
     }
 

@@ -222,7 +222,9 @@ def scale_table(doc: dict) -> list[str]:
             "ans p95",
             "RSS idx",
             "RSS srv",
+            "chroma RSS",
             "recall@5",
+            "refused",
         )
     ]
     for p in doc.get("points", []):
@@ -240,7 +242,9 @@ def scale_table(doc: dict) -> list[str]:
                 f"{sv['answer_ms']['p95']:.1f}",
                 f"{ix['peak_rss_mb']:.0f}",
                 f"{sv['peak_rss_mb']:.0f}",
+                "-" if p.get("server_peak_rss_mb") is None else f"{p['server_peak_rss_mb']:.0f}",
                 f"{sv['quality']['recall@5']:.3f}",
+                f"{sv['quality']['refused_unanswerable']:.2f}",
             )
         )
     return [*_align(rows), "* chunks/s with the model's time taken out: vectors are reused (see README)"]

@@ -14,7 +14,15 @@ from bench.synth import synthesise
 STORES = ("embedded", "server")
 
 
-def run_scale(sizes: list[int], *, corpus: Path, questions: Path, work: Path, passes: int = 2) -> dict:
+def run_scale(
+    sizes: list[int],
+    *,
+    corpus: Path,
+    questions: Path,
+    work: Path,
+    passes: int = 2,
+    stores: tuple[str, ...] = STORES,
+) -> dict:
     """For each size: synthesise, then per store cold-index (vectors reused) and serve the dev questions."""
     work.mkdir(parents=True, exist_ok=True)
     logs = work / "logs"
@@ -25,7 +33,7 @@ def run_scale(sizes: list[int], *, corpus: Path, questions: Path, work: Path, pa
     for size in sizes:
         synth = work / f"corpus-{size}"
         info = synthesise(corpus, synth, size)
-        for store in STORES:
+        for store in stores:
             index = work / f"index-{size}-{store}"
             shutil.rmtree(index, ignore_errors=True)
             spec: dict[str, object] = {"corpus": str(synth), "index": str(index), "vectors": str(vectors)}
@@ -47,6 +55,7 @@ def run_scale(sizes: list[int], *, corpus: Path, questions: Path, work: Path, pa
                 served = run_phase("serve", serve_spec, log_dir=logs)
             points.append(
                 {
+                    "load_avg": [round(x, 2) for x in os.getloadavg()],  # 1, 5, 15 min, at the end
                     "target": size,
                     "store": store,
                     "corpus": info,
@@ -62,12 +71,38 @@ def run_scale(sizes: list[int], *, corpus: Path, questions: Path, work: Path, pa
             "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(began)),
             "minutes": round((time.time() - began) / 60, 1),
             "cores": os.cpu_count(),
+            "cpu": cpu(),
             "load_avg_before": [round(x, 2) for x in load_before],
             "load_avg_after": [round(x, 2) for x in os.getloadavg()],
         },
         "model_embedding": model,
         "points": points,
-        "targets": [_p95_target(points)],
+        "targets": [_p95_target(points), _rss_target(points)],
+    }
+
+
+def cpu() -> dict[str, object]:
+    """The CPU's model name and the instruction sets that decide the model's speed."""
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")), "")
+    flags = next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), [])
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+    return {"model": model, "flags": [f for f in wanted if f in flags]}
+
+
+def _rss_target(points: list[dict]) -> dict[str, object]:
+    """App RSS while serving at the largest point with a server (<= 1 GB; the server's own beside it)."""
+    served = [p for p in points if p["store"] == "server"] or points
+    if not served:
+        return {"name": "app RSS serving at the largest scale", "value": None, "limit": 1024, "met": None}
+    largest = max(p["target"] for p in served)
+    worst = max(p["serve"]["peak_rss_mb"] for p in served if p["target"] == largest)
+    return {
+        "name": f"app RSS serving at {largest} chunks (server store where measured)",
+        "value": worst,
+        "limit": 1024,
+        "unit": "MB",
+        "met": worst <= 1024,
     }
 
 

@@ -8,7 +8,8 @@ import logging
 import math
 import re
 import shutil
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -250,7 +251,11 @@ class KeywordIndex:
 
         known = known or {}
         digests = [_digest(t) for t in texts]
-        tokens = [known.get(d) or tokenize(t) or ["∅"] for d, t in zip(digests, texts, strict=True)]
+        # Interned: a million chunks repeat the same few tens of thousands of stems.
+        tokens = [
+            [sys.intern(w) for w in known.get(d) or tokenize(t) or ["∅"]]
+            for d, t in zip(digests, texts, strict=True)
+        ]
         retriever = None  # an empty corpus: bm25s cannot index nothing (max() of an empty sequence)
         if tokens:
             retriever = bm25s.BM25()
@@ -285,6 +290,37 @@ class KeywordIndex:
         if not tokens:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+
+    def top(
+        self, query: str, n: int, keep: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The n best chunks for the query's words: (positions in `ids`, BM25 scores), best first.
+
+        Only the chunks holding a query word are scored, from the words' posting lists, so the
+        cost follows how common the words are, not the number of chunks. `keep` maps positions to
+        a boolean mask of those allowed (filters); ties go to the earlier position.
+        """
+        empty = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        if not self.ids:
+            return empty
+        columns = [self._vocab[t] for t in tokenize(query) if t in self._vocab]  # repeats count, as in bm25s
+        if not columns:
+            return empty
+        matrix = self._bm25.scores
+        data, indices, indptr = matrix["data"], matrix["indices"], matrix["indptr"]
+        docs = np.concatenate([indices[indptr[c] : indptr[c + 1]] for c in columns])
+        values = np.concatenate([data[indptr[c] : indptr[c + 1]] for c in columns])
+        positions, inverse = np.unique(docs, return_inverse=True)
+        scores = np.bincount(inverse, weights=values.astype(np.float64))
+        if keep is not None:
+            allowed = keep(positions)
+            positions, scores = positions[allowed], scores[allowed]
+        if len(scores) > n:  # keep the n best and whatever ties with the last of them
+            nth = -np.partition(-scores, n - 1)[n - 1]
+            best = scores >= nth
+            positions, scores = positions[best], scores[best]
+        order = np.lexsort((positions, -scores))[:n]
+        return positions[order].astype(np.int64), scores[order]
 
     @property
     def _vocab(self) -> dict[str, int]:
@@ -327,7 +363,9 @@ class KeywordIndex:
             if meta.get("version") != KEYWORD_VERSION:
                 return None
             retriever = (
-                bm25s.BM25.load(str(folder), show_progress=False, verbosity=0) if meta["ids"] else None
+                bm25s.BM25.load(str(folder), show_progress=False, verbosity=0, mmap=True)
+                if meta["ids"]
+                else None
             )
             # An ingest may have swapped in a new index between the two reads: ids of one and
             # scores of the other would rank the wrong chunks, so such a load counts as none.

@@ -14,7 +14,7 @@ from ingest.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_ADD_BATCH = 2000  # stay well under Chroma's max batch size
+_ADD_BATCH = 5000  # at most; a smaller limit the client reports (get_max_batch_size) wins
 _VERSION_KEYS = {"embed_model", "chunker", "sentences"}
 
 
@@ -68,6 +68,7 @@ class VectorStore:
         except Exception as err:  # chromadb raises many types for an unreachable or refusing server
             raise StoreUnavailable(_unavailable(settings, err)) from err
         self._collections: dict[str, object] = {}
+        self._max_batch: int | None = None
 
     @property
     def collection(self):
@@ -143,30 +144,28 @@ class VectorStore:
                 return out
             offset += page
 
-    def add(
-        self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict], documents: Sequence[str]
-    ) -> None:
-        self._upsert(self.collection, ids, vectors, metadatas, documents)
+    def add(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict]) -> None:
+        """Chunk vectors with their metadata; no documents: texts live in the catalog, and Chroma
+        would index every document for full-text search (slower writes, more disk) for nothing."""
+        self._upsert(self.collection, ids, vectors, metadatas)
 
     def add_sentences(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict]) -> None:
-        self._upsert(self.sentences, ids, vectors, metadatas, None)
+        self._upsert(self.sentences, ids, vectors, metadatas)
 
-    def _upsert(
-        self,
-        collection,
-        ids: Sequence[str],
-        vectors: np.ndarray,
-        metadatas: Sequence[dict],
-        documents: Sequence[str] | None,
-    ) -> None:
-        for lo in range(0, len(ids), _ADD_BATCH):
-            hi = lo + _ADD_BATCH
+    @property
+    def _batch(self) -> int:
+        if self._max_batch is None:
+            self._max_batch = min(_ADD_BATCH, int(self._call(self.client.get_max_batch_size)))
+        return self._max_batch
+
+    def _upsert(self, collection, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict]) -> None:
+        for lo in range(0, len(ids), self._batch):
+            hi = lo + self._batch
             self._call(
                 collection.upsert,
                 ids=list(ids[lo:hi]),
                 embeddings=vectors[lo:hi],
                 metadatas=list(metadatas[lo:hi]),
-                documents=list(documents[lo:hi]) if documents is not None else None,
             )
 
     def delete_essay(self, essay_id: str) -> None:
@@ -174,12 +173,12 @@ class VectorStore:
         self._call(self.collection.delete, where={"essay": essay_id})
 
     def delete_ids(self, ids: Sequence[str]) -> None:
-        for lo in range(0, len(ids), _ADD_BATCH):
-            self._call(self.collection.delete, ids=list(ids[lo : lo + _ADD_BATCH]))
+        for lo in range(0, len(ids), self._batch):
+            self._call(self.collection.delete, ids=list(ids[lo : lo + self._batch]))
 
     def delete_sentences(self, ids: Sequence[str]) -> None:
-        for lo in range(0, len(ids), _ADD_BATCH):
-            self._call(self.sentences.delete, ids=list(ids[lo : lo + _ADD_BATCH]))
+        for lo in range(0, len(ids), self._batch):
+            self._call(self.sentences.delete, ids=list(ids[lo : lo + self._batch]))
 
     def query(self, vector: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
         """The k nearest chunks to a unit vector, optionally filtered on metadata."""
@@ -190,13 +189,12 @@ class VectorStore:
         return self._query(self.sentences, vector, k, where)
 
     def _query(self, collection, vector: np.ndarray, k: int, where: dict | None) -> list[Hit]:
-        n = self._call(collection.count)
-        if n == 0:
-            return []
+        # No count() first: Chroma (1.5) returns fewer hits than asked when it has fewer, and a
+        # count cost 4 ms a call at 3k vectors, two calls a question, more through a server.
         res = self._call(
             collection.query,
             query_embeddings=[vector],
-            n_results=min(k, n),
+            n_results=k,
             where=where or None,
             include=["distances"],
         )

@@ -62,7 +62,7 @@ class View:
         return self._answerers[mode]
 
     def essay_text(self, essay_id: str) -> str | None:
-        return self.snapshot.texts.get(essay_id)
+        return self.snapshot.text(essay_id)
 
     def checked(self, answer: Answer) -> Answer:
         """Re-verify every citation against this view's stored text, whoever produced it."""
@@ -104,9 +104,11 @@ class Assistant:
         keyword = KeywordIndex.load(keyword_path(self.settings))
         if keyword is None or keyword.generation != snapshot.generation:
             # The saved keyword index lags the catalog (a killed reindex): build one in memory from
-            # the snapshot's own chunks, stemming only those the saved one does not have.
-            ids = [c.id for c in snapshot.chunks]
-            texts = [keyword_text(c, snapshot.essays[c.essay_id]) for c in snapshot.chunks]
+            # the catalog's chunks, stemming only those the saved one does not have.
+            pairs = [
+                (c.id, keyword_text(c, essay)) for essay, chunks in self.catalog.chunks() for c in chunks
+            ]
+            ids, texts = [i for i, _ in pairs], [t for _, t in pairs]
             known = KeywordIndex.saved_tokens(keyword_path(self.settings))
             keyword = KeywordIndex.build(ids, texts, snapshot.generation, known)
         searcher = Searcher(snapshot, keyword, store, self.embedder)
@@ -240,7 +242,7 @@ class Assistant:
         return CorpusStats(
             collections=dict(sorted(collections.items())),
             essays=len(essays),
-            chunks=len(view.snapshot.chunks),
+            chunks=view.snapshot.size,
             last_indexed=view.last_indexed,
             authors=tuple(sorted({e.author for e in essays.values() if e.author})),
             titles={eid: e.title for eid, e in sorted(essays.items())},

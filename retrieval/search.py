@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,15 +44,28 @@ class Ranked:
 
 
 class Searcher:
-    """Ranks chunks of one snapshot for a query."""
+    """Ranks chunks of one snapshot for a query.
+
+    Fusion works over the candidates only (the dense, sentence and keyword hits, and the chunks of
+    the essays a question names or a conversation is about), never over every chunk: at 100k
+    chunks the per-question arrays over all of them were the fastest-growing cost.
+    """
 
     def __init__(
         self, snapshot: Snapshot, keyword: KeywordIndex, store: VectorStore, embedder: Embedder
     ) -> None:
         self.snapshot, self.keyword, self.store, self.embedder = snapshot, keyword, store, embedder
         self.mentions = MentionFinder(snapshot.essays)
-        # Map keyword positions onto snapshot positions once, not per question.
-        self._kw_to_snap = np.array([snapshot.position.get(cid, -1) for cid in keyword.ids], dtype=np.int64)
+        # Keyword positions are catalog order, as the snapshot's, unless the two disagree (a
+        # keyword index of another generation): then map each once, not per question.
+        n = snapshot.size
+        if len(keyword.ids) == n and keyword.ids == snapshot.ids_at(range(n)):
+            self._kw_to_snap = None
+        else:
+            self._kw_to_snap = np.array(
+                [p if (p := snapshot.position(cid)) is not None else -1 for cid in keyword.ids],
+                dtype=np.int64,
+            )
 
     def search(
         self,
@@ -69,11 +82,10 @@ class Searcher:
         essays the conversation is about, which a follow-up favours unless it names essays itself.
         """
         snap = self.snapshot
-        n = len(snap.chunks)
-        if n == 0:
+        if snap.size == 0:
             return Ranked([], {})
-        mask = snap.mask(filters)
-        fused = np.zeros(n, dtype=np.float64)
+        allowed = snap.allowed(filters)
+        fused: dict[int, float] = {}  # chunk position -> score, candidates only
 
         found = self.mentions.find(query)
         # Searched by meaning without 'according to Hamilton' and the like (see retrieval/query.py).
@@ -90,95 +102,131 @@ class Searcher:
         self._add_relative(fused, best, SENTENCE_WEIGHT)
 
         for text, weight in ((query, 1.0), (focus, 0.5)) if focus and focus != query else ((query, 1.0),):
-            self._add_keyword(fused, text, weight * KEYWORD_WEIGHT, mask)
+            self._add_keyword(fused, text, weight * KEYWORD_WEIGHT, allowed)
 
         if found.essays:
-            fused[snap.chunks_of(set(found.essays))] += MENTION_BONUS
+            self._add_to_essays(fused, found.essays, MENTION_BONUS)
         if context and not (found.essays or (focus and self.mentions.authors(focus))):
-            fused[snap.chunks_of(set(context))] += CONTEXT_BONUS
+            self._add_to_essays(fused, context, CONTEXT_BONUS)
         if found.authors:
-            authored = {eid for eid, e in snap.essays.items() if e.author in found.authors}
-            fused[snap.chunks_of(authored)] += AUTHOR_BONUS
+            # Among the candidates: an author may have written a good part of a large corpus.
+            for pos, essay in zip(list(fused), self._essays(list(fused)), strict=True):
+                if snap.essays[essay].author in found.authors:
+                    fused[pos] += AUTHOR_BONUS
         if found.phrases:
             # A quoted phrase shares its words with the passage, so look only among the candidates.
-            for i in np.flatnonzero(fused > 0):
-                text = _norm(snap.chunks[i].text)
-                fused[i] += PHRASE_BONUS * sum(phrase in text for phrase in found.phrases)
-        if mask is not None:
-            fused[~mask] = 0.0
-        fused += ESSAY_WEIGHT * _essay_strength(fused, snap)
-        if mask is not None:
-            fused[~mask] = 0.0
-        order = [int(i) for i in np.argsort(-fused, kind="stable")[: k * 6] if fused[i] > 0]
+            positive = [pos for pos, score in fused.items() if score > 0]
+            chunks = snap.chunks(snap.ids_at(positive))
+            for pos, cid in zip(positive, snap.ids_at(positive), strict=True):
+                text = _norm(chunks[cid].text) if cid in chunks else ""
+                fused[pos] += PHRASE_BONUS * sum(phrase in text for phrase in found.phrases)
+        if allowed is not None:
+            essays = self._essays(list(fused))
+            fused = {p: s for (p, s), e in zip(fused.items(), essays, strict=True) if e in allowed}
+        _add_essay_strength(fused, snap)
+        ranked = sorted((p for p, s in fused.items() if s > 0), key=lambda p: (-fused[p], p))[: k * 6]
+        order = snap.ids_at(ranked)
+        score = dict(zip(order, (fused[p] for p in ranked), strict=True))
+        chunks = snap.chunks(order)
+        order = [cid for cid in order if cid in chunks]  # gone from the catalog since the snapshot
         groups = _groups(found.essays, found.authors, snap)
-        chosen = _diverse(_interleave(order, groups, snap) if len(groups) > 1 else order, snap, k)
-        closeness = self._closeness([snap.chunks[i] for i in chosen], whole)
+        chosen = _diverse(_interleave(order, groups) if len(groups) > 1 else order, chunks, k)
+        closeness = self._closeness([chunks[cid] for cid in chosen], whole)
         passages = [
             Passage(
-                snap.chunks[i],
-                snap.essays[snap.chunks[i].essay_id],
-                float(fused[i]),
+                chunks[cid],
+                snap.essays[chunks[cid].essay_id],
+                score[cid],
                 rank,
-                dense.get(snap.chunks[i].id, 0.0),
-                closeness[snap.chunks[i].id],
+                dense.get(cid, 0.0),
+                closeness[cid],
             )
-            for rank, i in enumerate(chosen, 1)
+            for rank, cid in enumerate(chosen, 1)
         ]
         return Ranked(passages, dense)
 
-    def _add_relative(self, fused: np.ndarray, sims: dict[str, float], weight: float) -> None:
+    def _essays(self, positions: list[int]) -> list[str]:
+        numbers = self.snapshot.essays_of(np.asarray(positions, dtype=np.int64)).tolist()
+        return [self.snapshot.essay_ids[e] for e in numbers]
+
+    def _add_to_essays(self, fused: dict[int, float], essay_ids: Iterable[str], bonus: float) -> None:
+        """Every chunk of some essays gains the bonus (and so becomes a candidate)."""
+        snap = self.snapshot
+        for eid in essay_ids:
+            e = snap.number.get(eid)
+            if e is None:
+                continue
+            for pos in range(int(snap.first[e]), int(snap.first[e] + snap.counts[e])):
+                fused[pos] = fused.get(pos, 0.0) + bonus
+
+    def _add_relative(self, fused: dict[int, float], sims: dict[str, float], weight: float) -> None:
         """Relative-score fusion: a ranker's confidence counts, not only its order."""
         if not sims:
             return
         lo, hi = min(sims.values()), max(sims.values())
         for cid, sim in sims.items():
-            pos = self.snapshot.position.get(cid)
+            pos = self.snapshot.position(cid)
             if pos is not None:
-                fused[pos] += weight * (sim - lo) / (hi - lo + 1e-9)
+                fused[pos] = fused.get(pos, 0.0) + weight * (sim - lo) / (hi - lo + 1e-9)
 
     def _closeness(self, chunks: list[Chunk], vector: np.ndarray) -> dict[str, tuple[Sentence, ...]]:
         """Every sentence of the chosen passages with its cosine to the query, from stored vectors."""
-        units = {c.id: sentence_units(self.snapshot.texts[c.essay_id], c) for c in chunks}
+        texts = self.snapshot.texts(c.essay_id for c in chunks)
+        units = {c.id: sentence_units(texts[c.essay_id], c) for c in chunks if c.essay_id in texts}
         ids = [sentence_id(cid, n) for cid, spans in units.items() for n in range(len(spans))]
         vectors = self.store.sentence_vectors(ids)
         return {
-            cid: tuple(
+            c.id: tuple(
                 Sentence(
-                    s, e, float(vectors[sid] @ vector) if (sid := sentence_id(cid, n)) in vectors else 0.0
+                    s, e, float(vectors[sid] @ vector) if (sid := sentence_id(c.id, n)) in vectors else 0.0
                 )
-                for n, (s, e) in enumerate(spans)
+                for n, (s, e) in enumerate(units.get(c.id, ()))
             )
-            for cid, spans in units.items()
+            for c in chunks
         }
 
-    def _add_keyword(self, fused: np.ndarray, text: str, weight: float, mask: np.ndarray | None) -> None:
-        scores = self.keyword.scores(text)
-        if mask is not None:
-            keep = np.zeros(len(scores), dtype=bool)
-            valid = self._kw_to_snap >= 0
-            keep[valid] = mask[self._kw_to_snap[valid]]
-            scores = np.where(keep, scores, 0.0)
-        top = float(scores.max()) if len(scores) else 0.0
-        if top <= 0:
+    def _add_keyword(
+        self, fused: dict[int, float], text: str, weight: float, allowed: set[str] | None
+    ) -> None:
+        snap, to_snap = self.snapshot, self._kw_to_snap
+
+        def keep(kw_positions: np.ndarray) -> np.ndarray:
+            pos = kw_positions if to_snap is None else to_snap[kw_positions]
+            ok = pos >= 0
+            if allowed is not None:
+                numbers = [snap.number[eid] for eid in allowed if eid in snap.number]
+                ok &= np.isin(snap.essays_of(pos), numbers)
+            return ok
+
+        kw_positions, scores = self.keyword.top(
+            text, CANDIDATES, keep if allowed is not None or to_snap is not None else None
+        )
+        if not len(scores) or scores[0] <= 0:
             return
-        for kw_pos in np.argsort(-scores)[:CANDIDATES]:
-            pos = self._kw_to_snap[kw_pos]
-            if scores[kw_pos] > 0 and pos >= 0:
-                fused[pos] += weight * scores[kw_pos] / top
+        top = float(scores[0])
+        positions = kw_positions if to_snap is None else to_snap[kw_positions]
+        for pos, score in zip(positions.tolist(), scores.tolist(), strict=True):
+            if score > 0:
+                fused[pos] = fused.get(pos, 0.0) + weight * score / top
 
 
-def _essay_strength(fused: np.ndarray, snap: Snapshot, top: int = 3) -> np.ndarray:
-    """Each chunk gets its essay's mean score over the essay's best few chunks."""
-    strength = np.zeros(len(snap.essay_ids))
-    taken = np.zeros(len(snap.essay_ids), dtype=np.int64)
-    for i in np.argsort(-fused)[:200]:
-        e = snap.essay_index[i]
-        if fused[i] <= 0:
+def _add_essay_strength(fused: dict[int, float], snap: Snapshot, top: int = 3) -> None:
+    """Each candidate gains its essay's mean score over the essay's best few candidates."""
+    if not fused:
+        return
+    best = sorted(fused, key=lambda p: (-fused[p], p))[:200]
+    essays = snap.essays_of(np.asarray(best, dtype=np.int64)).tolist()
+    strength: dict[int, float] = {}
+    taken: dict[int, int] = {}
+    for pos, e in zip(best, essays, strict=True):
+        if fused[pos] <= 0:
             break
-        if taken[e] < top:
-            strength[e] += fused[i] / top
-            taken[e] += 1
-    return strength[snap.essay_index]
+        if taken.get(e, 0) < top:
+            strength[e] = strength.get(e, 0.0) + fused[pos] / top
+            taken[e] = taken.get(e, 0) + 1
+    positions = list(fused)
+    for pos, e in zip(positions, snap.essays_of(np.asarray(positions, dtype=np.int64)).tolist(), strict=True):
+        fused[pos] += ESSAY_WEIGHT * strength.get(e, 0.0)
 
 
 def _groups(essays: frozenset[str], authors: frozenset[str], snap: Snapshot) -> list[set[str]]:
@@ -190,11 +238,11 @@ def _groups(essays: frozenset[str], authors: frozenset[str], snap: Snapshot) -> 
     return []
 
 
-def _interleave(order: list[int], groups: list[set[str]], snap: Snapshot) -> list[int]:
+def _interleave(order: list[str], groups: list[set[str]]) -> list[str]:
     """Alternate between the named groups so a comparison sees both sides, best first."""
-    queues = [[i for i in order if snap.chunks[i].essay_id in g] for g in groups]
-    rest = [i for i in order if not any(snap.chunks[i].essay_id in g for g in groups)]
-    out: list[int] = []
+    queues = [[cid for cid in order if _essay_of(cid) in g] for g in groups]
+    rest = [cid for cid in order if not any(_essay_of(cid) in g for g in groups)]
+    out: list[str] = []
     while any(queues):
         for q in queues:
             if q:
@@ -202,15 +250,19 @@ def _interleave(order: list[int], groups: list[set[str]], snap: Snapshot) -> lis
     return out + rest
 
 
-def _diverse(order: list[int], snap: Snapshot, k: int) -> list[int]:
+def _essay_of(chunk_id: str) -> str:
+    return chunk_id.rpartition("#")[0]
+
+
+def _diverse(order: list[str], chunks: dict[str, Chunk], k: int) -> list[str]:
     """Skip near-copies (same words, largely) so k passages say k different things."""
-    chosen: list[int] = []
+    chosen: list[str] = []
     seen: list[set[str]] = []
-    for i in order:
-        words = set(tokenize(snap.chunks[i].text))
+    for cid in order:
+        words = set(tokenize(chunks[cid].text))
         if any(len(words & s) / max(1, min(len(words), len(s))) > 0.8 for s in seen):
             continue
-        chosen.append(i)
+        chosen.append(cid)
         seen.append(words)
         if len(chosen) == k:
             break

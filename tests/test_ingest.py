@@ -244,7 +244,7 @@ def _as_if_killed_after_a_vector(settings: Settings) -> None:
     catalog.set_meta({"finished": ""}, bump=False)
     catalog.close()
     VectorStore(settings).add(
-        ["ghost.md#0"], np.ones((1, 384), dtype=np.float32) / np.sqrt(384), [{"essay": "ghost.md"}], ["boo"]
+        ["ghost.md#0"], np.ones((1, 384), dtype=np.float32) / np.sqrt(384), [{"essay": "ghost.md"}]
     )
 
 
@@ -493,3 +493,56 @@ def test_removing_every_essay_leaves_an_empty_working_index(
     assert sorted(summary["removed"]) == sorted(FEW[:2]) and summary["total_chunks"] == 0
     assert before.refresh() and before.retrieve("Revenge is a kind of wild justice") == []
     _assert_empty_and_answering(settings, embedder)
+
+
+def test_a_server_run_that_changes_nothing_compares_totals_not_every_sentence(
+    tmp_path: Path, corpus_dir: Path, embedder, chroma_server, monkeypatch
+) -> None:
+    corpus = copy_essays(corpus_dir, tmp_path / "corpus", FEW[:2])
+    served = Settings.from_env(
+        env={},
+        corpus_dir=corpus,
+        index_dir=tmp_path / "served",
+        chroma_host="127.0.0.1",
+        chroma_port=chroma_server,
+    )
+    first = run_ingest(served, embedder=embedder)
+    catalog = Catalog(catalog_path(served))
+    assert catalog.sentence_total() == first.sentences > 0
+    catalog.close()
+
+    spans: list[str] = []
+    real = pipeline.sentence_units
+    monkeypatch.setattr(pipeline, "sentence_units", lambda text, c: spans.append(c.id) or real(text, c))
+    again = run_ingest(served, embedder=embedder)
+    assert not again.changed and spans == []  # the totals agreed: no chunk's sentences recomputed
+
+    # A stray vector (a killed run) makes the totals disagree: the careful path finds and removes it.
+    VectorStore(served).add_sentences(
+        ["ghost.md#0/0"], np.ones((1, 384), dtype=np.float32) / np.sqrt(384), [{"essay": "ghost.md"}]
+    )
+    repaired = run_ingest(served, embedder=embedder)
+    ids, vectors = _state(served)
+    assert not repaired.changed and spans and ids == vectors
+    assert "ghost.md#0/0" not in VectorStore(served).sentence_ids()
+
+
+def test_an_index_from_before_sentence_totals_falls_back_to_counting(
+    tmp_path: Path, corpus_dir: Path, embedder
+) -> None:
+    settings = _settings(tmp_path)
+    copy_essays(corpus_dir, settings.corpus_dir, FEW[:2])
+    run_ingest(settings, embedder=embedder)
+    clean = _state(settings)
+    with sqlite3.connect(catalog_path(settings)) as db:
+        db.execute("DELETE FROM sentences WHERE essay_id = ?", (FEW[0],))  # as an older catalog has none
+    catalog = Catalog(catalog_path(settings))
+    assert catalog.sentence_total() is None
+    catalog.close()
+    _as_if_killed_after_a_vector(settings)
+    assert not run_ingest(settings, embedder=embedder).changed
+    assert _state(settings) == clean
+    catalog = Catalog(catalog_path(settings))
+    # and the careful path wrote the counts back, so the next run can take the quick one
+    assert catalog.sentence_total() == sum("/" in i.rpartition("#")[2] for i in clean[0])
+    catalog.close()

@@ -56,3 +56,23 @@ def test_an_empty_index_builds_saves_loads_and_scores_nothing(tmp_path: Path) ->
     KeywordIndex.build(["a"], TEXTS[:1], generation=4).save(tmp_path / "kw")  # and fills again
     again = KeywordIndex.load(tmp_path / "kw")
     assert again is not None and again.scores("revenge")[0] > 0
+
+
+def test_top_scores_only_chunks_with_a_query_word_and_agrees_with_scoring_every_chunk(
+    tmp_path: Path,
+) -> None:
+    texts = [*TEXTS, "Of Revenge again: revenge, revenge and justice.", "Nothing relevant here at all."]
+    ids = [str(i) for i in range(len(texts))]
+    KeywordIndex.build(ids, texts, generation=1).save(tmp_path / "kw")
+    index = KeywordIndex.load(tmp_path / "kw")  # memory-mapped postings, as the app reads them
+    assert index is not None
+    for query in ("revenge justice", "garden", "faction union", "revenge revenge"):
+        every = index.scores(query)
+        expected = [int(i) for i in np.argsort(-every, kind="stable") if every[i] > 0][:2]
+        positions, scores = index.top(query, 2)
+        assert positions.tolist() == expected
+        assert np.allclose(scores, every[expected])
+    assert index.top("revenge", 5)[0].tolist() == [3, 0]  # the unrelated text is never scored
+    assert index.top("unheard-of words", 5)[0].tolist() == []
+    only_odd = index.top("revenge justice", 5, keep=lambda p: p % 2 == 1)
+    assert only_odd[0].tolist() == [3]

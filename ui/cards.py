@@ -90,7 +90,7 @@ def _read_button(passage: Passage, citation: Citation | None, *, key: str, assis
 def read_essay(assistant: Assistant, passage: Passage, citation: Citation | None) -> None:
     """The whole essay, opened at the passage: the passage in blue, the quote in orange."""
     chunk, info = passage.chunk, passage.essay
-    text = assistant.essay_text(chunk.essay_id)  # the in-memory snapshot: no file or database read
+    text = assistant.essay_text(chunk.essay_id)  # the snapshot's cache, else one indexed SQLite read
     st.markdown(f"### {escape(info.title)}")
     st.caption(
         escape(" · ".join(x for x in (info.author, info.year, chunk.essay_id, page_label(chunk.pages)) if x))
