@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from ingest.chunk import sentence_spans
 from ingest.keyword import tokenize
 from retrieval.conversation import is_follow_up
-from retrieval.support import KIND_WINDOW, Model, Span, features, missing_kind, wanted
+from retrieval.support import KIND_WINDOW, Model, Span, any_word, features, missing_kind, wanted
 from retrieval.types import CANNOT_ANSWER, Answer, Citation, Passage, Turn
 from retrieval.verify import is_verbatim
 
@@ -56,7 +56,7 @@ class ExtractiveAnswerer:
         essay_text: Callable[[str], str | None],
         idf: Callable[[str], float],
         model: Model,
-        is_name: Callable[[str], bool] = lambda word: True,
+        is_name: Callable[[str], bool] = any_word,
     ) -> None:
         """`is_name` tells the essays' proper names from capitalised common nouns (KeywordIndex.names)."""
         self._essay_text, self._idf, self.model = essay_text, idf, model

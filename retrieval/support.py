@@ -123,11 +123,11 @@ _AUTHOR = re.compile(r"\bwho wrote\b|\bauthor\b|\bwritten by\b", re.IGNORECASE)
 KIND_WINDOW = 5
 
 
-def _any_word(word: str) -> bool:
+def any_word(word: str) -> bool:
     return True
 
 
-def wanted(question: str, is_name: Callable[[str], bool] = _any_word) -> dict[str, Callable[[Span], bool]]:
+def wanted(question: str, is_name: Callable[[str], bool] = any_word) -> dict[str, Callable[[Span], bool]]:
     """The kinds of answer the question asks for ('a name', 'a number', 'a date'), each with the test a
     span must pass to give one; `is_name` tells a proper name from a capitalised common noun."""
     kinds: dict[str, Callable[[Span], bool]] = {}
@@ -156,7 +156,7 @@ def wanted(question: str, is_name: Callable[[str], bool] = _any_word) -> dict[st
     return kinds
 
 
-def missing_kind(question: str, spans: Sequence[Span], is_name: Callable[[str], bool] = _any_word) -> str:
+def missing_kind(question: str, spans: Sequence[Span], is_name: Callable[[str], bool] = any_word) -> str:
     """What the question asks for that none of the spans gives ('a name', 'a number', 'a date'), or ''."""
     for kind, gives in wanted(question, is_name).items():
         if not any(gives(s) for s in spans):
