@@ -21,6 +21,9 @@ from ui.markup import escape
 # A local icon: a :material/...: page icon would be fetched from Google's servers by every browser.
 ICON = str(Path(__file__).resolve().parent / "assets" / "icon.png")
 st.set_page_config(page_title="Marginalia", page_icon=ICON, layout="centered")
+# The chat's avatar is drawn from Streamlit's own icon font: an image file would be read, hashed and
+# registered as a media file again for every message of the conversation on every run.
+AVATAR = ":material/menu_book:"
 
 
 @st.cache_resource(show_spinner="Opening the index…")
@@ -99,14 +102,14 @@ if not answers:
 for n, answer in enumerate(answers):
     with st.chat_message("user", avatar=":material/person:"):
         st.markdown(escape(answer.question))
-    with st.chat_message("assistant", avatar=ICON):
+    with st.chat_message("assistant", avatar=AVATAR):
         show_answer(answer, key=f"a{n}", assistant=assistant)
 
 if question := st.chat_input("Ask about the essays…"):
     intro.empty()
     with st.chat_message("user", avatar=":material/person:"):
         st.markdown(escape(question))
-    with st.chat_message("assistant", avatar=ICON):
+    with st.chat_message("assistant", avatar=AVATAR):
         try:
             assistant.refresh()
             answer = respond(assistant, question, turns(answers), filters=filters, mode=mode)

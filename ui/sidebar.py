@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import replace
+from functools import partial
 
 import streamlit as st
 
@@ -29,9 +30,11 @@ def chat_actions() -> None:
     if new.button("New chat", icon=":material/add_comment:", width="stretch", disabled=not answers):
         st.session_state.answers = []
         st.rerun()
+    # The transcript is made when the button is clicked, not on every run: data given whole is
+    # registered with Streamlit's media files on every script run of every session.
     download.download_button(
         "Download",
-        transcript(answers) if answers else "",
+        partial(transcript, tuple(answers)),
         file_name="marginalia-chat.md",
         mime="text/markdown",
         icon=":material/download:",
