@@ -144,6 +144,23 @@ class VectorStore:
                 return out
             offset += page
 
+    def all_vectors(self, *, sentences: bool = False) -> tuple[list[str], np.ndarray]:
+        """Every id and vector of the chunk (or sentence) collection, read in pages."""
+        collection = self.sentences if sentences else self.collection
+        ids: list[str] = []
+        parts: list[np.ndarray] = []
+        offset, page = 0, 5_000
+        while True:
+            got = self._call(collection.get, include=["embeddings"], limit=page, offset=offset)
+            ids.extend(got["ids"])
+            if got["ids"]:
+                parts.append(np.asarray(got["embeddings"], dtype=np.float32))
+            if len(got["ids"]) < page:
+                break
+            offset += page
+        dims = parts[0].shape[1] if parts else 0
+        return ids, np.concatenate(parts) if parts else np.zeros((0, dims), dtype=np.float32)
+
     def add(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict]) -> None:
         """Chunk vectors with their metadata; no documents: texts live in the catalog, and Chroma
         would index every document for full-text search (slower writes, more disk) for nothing."""

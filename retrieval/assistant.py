@@ -18,6 +18,7 @@ from ingest.pipeline import catalog_path, keyword_path, keyword_text
 from ingest.settings import Settings
 from ingest.store import VectorStore
 from retrieval.conversation import is_follow_up, standalone
+from retrieval.exact import read_exact
 from retrieval.factory import make_answerer
 from retrieval.search import Searcher
 from retrieval.snapshot import Filters, Snapshot
@@ -111,7 +112,7 @@ class Assistant:
             ids, texts = [i for i, _ in pairs], [t for _, t in pairs]
             known = KeywordIndex.saved_tokens(keyword_path(self.settings))
             keyword = KeywordIndex.build(ids, texts, snapshot.generation, known)
-        searcher = Searcher(snapshot, keyword, store, self.embedder)
+        searcher = Searcher(snapshot, keyword, store, self.embedder, read_exact(store, snapshot))
         return View(self.settings, snapshot, keyword, searcher, self.catalog.last_indexed())
 
     def refresh(self) -> bool:

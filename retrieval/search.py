@@ -13,7 +13,8 @@ from ingest.embed import Embedder
 from ingest.essay import Chunk
 from ingest.keyword import KeywordIndex, tokenize
 from ingest.sentences import chunk_of, sentence_id, sentence_units
-from ingest.store import VectorStore
+from ingest.store import Hit, VectorStore
+from retrieval.exact import ExactVectors
 from retrieval.mentions import MentionFinder, _norm
 from retrieval.query import meaning
 from retrieval.snapshot import Filters, Snapshot
@@ -52,9 +53,16 @@ class Searcher:
     """
 
     def __init__(
-        self, snapshot: Snapshot, keyword: KeywordIndex, store: VectorStore, embedder: Embedder
+        self,
+        snapshot: Snapshot,
+        keyword: KeywordIndex,
+        store: VectorStore,
+        embedder: Embedder,
+        exact: tuple[ExactVectors, ExactVectors] | None = None,
     ) -> None:
+        """`exact`: the chunk and sentence vectors in memory, searched instead of Chroma (exact.py)."""
         self.snapshot, self.keyword, self.store, self.embedder = snapshot, keyword, store, embedder
+        self.exact = exact
         self.mentions = MentionFinder(snapshot.essays)
         # Keyword positions are catalog order, as the snapshot's, unless the two disagree (a
         # keyword index of another generation): then map each once, not per question.
@@ -92,11 +100,11 @@ class Searcher:
         subject = meaning(query, found.authors)
         vectors = self.embedder.embed([subject, query] if subject != query else [query])
         vector, whole = vectors[0], vectors[-1]
-        hits = self.store.query(vector, CANDIDATES, filters.where())
+        hits = self._nearest(vector, CANDIDATES, filters, allowed, sentences=False)
         dense = {hit.id: hit.similarity for hit in hits}
         self._add_relative(fused, dense, DENSE_WEIGHT)
         best: dict[str, float] = {}  # each passage's closest sentence
-        for hit in self.store.query_sentences(vector, SENTENCE_CANDIDATES, filters.where()):
+        for hit in self._nearest(vector, SENTENCE_CANDIDATES, filters, allowed, sentences=True):
             cid = chunk_of(hit.id)
             best[cid] = max(best.get(cid, -1.0), hit.similarity)
         self._add_relative(fused, best, SENTENCE_WEIGHT)
@@ -145,6 +153,19 @@ class Searcher:
         ]
         return Ranked(passages, dense)
 
+    def _nearest(
+        self, vector: np.ndarray, k: int, filters: Filters, allowed: set[str] | None, *, sentences: bool
+    ) -> list[Hit]:
+        """The k chunks (or sentences) closest in meaning: exactly in memory, else from Chroma."""
+        if self.exact is not None:
+            numbers = None
+            if allowed is not None:
+                numbers = np.array([self.snapshot.number[e] for e in allowed if e in self.snapshot.number])
+            return self.exact[1 if sentences else 0].query(vector, k, numbers)
+        if sentences:
+            return self.store.query_sentences(vector, k, filters.where())
+        return self.store.query(vector, k, filters.where())
+
     def _essays(self, positions: list[int]) -> list[str]:
         numbers = self.snapshot.essays_of(np.asarray(positions, dtype=np.int64)).tolist()
         return [self.snapshot.essay_ids[e] for e in numbers]
@@ -174,7 +195,7 @@ class Searcher:
         texts = self.snapshot.texts(c.essay_id for c in chunks)
         units = {c.id: sentence_units(texts[c.essay_id], c) for c in chunks if c.essay_id in texts}
         ids = [sentence_id(cid, n) for cid, spans in units.items() for n in range(len(spans))]
-        vectors = self.store.sentence_vectors(ids)
+        vectors = self.exact[1].vectors(ids) if self.exact is not None else self.store.sentence_vectors(ids)
         return {
             c.id: tuple(
                 Sentence(
