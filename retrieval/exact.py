@@ -31,7 +31,8 @@ class ExactVectors:
     def __init__(self, ids: Sequence[str], matrix: np.ndarray, essays: np.ndarray) -> None:
         order = sorted(range(len(ids)), key=ids.__getitem__)  # the same rows whatever order Chroma gives
         self.ids = [ids[i] for i in order]
-        self.matrix = np.ascontiguousarray(matrix[order], dtype=np.float32).reshape(len(order), -1)
+        matrix = np.asarray(matrix, dtype=np.float32)
+        self.matrix = np.ascontiguousarray(matrix[order]) if order else matrix.reshape(0, matrix.shape[-1])
         self.essays = np.asarray(essays, dtype=np.int64)[order]
         self.row = {cid: n for n, cid in enumerate(self.ids)}
 

@@ -102,3 +102,8 @@ def test_two_processes_give_the_same_passages_and_answers(shipped_index, tmp_pat
         )
     assert len(runs[0]) == 61
     assert runs[0] == runs[1]
+
+
+def test_an_empty_collection_has_no_neighbours() -> None:
+    vectors = ExactVectors([], np.zeros((0, 384), dtype=np.float32), np.zeros(0, dtype=np.int64))
+    assert len(vectors) == 0 and vectors.query(np.ones(384, dtype=np.float32), 5) == []
