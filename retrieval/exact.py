@@ -13,6 +13,7 @@ against Chroma's 2-3 ms. Past the limit, Chroma's index answers.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,10 +26,26 @@ from retrieval.snapshot import Snapshot
 EXACT_LIMIT = 60_000
 
 
+_blas_limited = threading.Event()
+
+
+def _one_blas_thread() -> None:
+    """BLAS on one thread in this process, once. A product of 12k x 384 takes 0.25 ms on two
+    threads, but the second thread spins waiting for the next call: the app used 8 ms more CPU a
+    question (26 against 18) until the products ran on one, and eight sessions felt it. Nothing
+    else in the app does large products (the model runs in OpenVINO's own threads)."""
+    if not _blas_limited.is_set():
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1, user_api="blas")
+        _blas_limited.set()
+
+
 class ExactVectors:
     """One collection's vectors in id order, each row with its essay's number in the snapshot."""
 
     def __init__(self, ids: Sequence[str], matrix: np.ndarray, essays: np.ndarray) -> None:
+        _one_blas_thread()
         order = sorted(range(len(ids)), key=ids.__getitem__)  # the same rows whatever order Chroma gives
         self.ids = [ids[i] for i in order]
         matrix = np.asarray(matrix, dtype=np.float32)
