@@ -1,8 +1,9 @@
 """Exact nearest neighbours for an index small enough to hold its vectors in memory.
 
-Chroma's HNSW search is approximate, and its graph is not the same in every process: the embedded
-store rebuilds part of it when a process opens the index. On the shipped corpus the dense top 60
-differed between two processes for the same question (1 to 3 of 60 passages), which moved the
+Chroma's HNSW search is approximate, and what it returns for the same vector differs between
+processes that open the same embedded index (observed, not traced into chromadb's Rust: the graph
+is presumably completed differently at load). On the shipped corpus the dense top 60 differed
+between two processes for the same question (1 to 3 of 60 passages), which moved the
 relative scores of every candidate and so the answer: the load bench's server and the process
 checking it disagreed on an answer 12 times in 641 (2026-12-07), and one question of dev.jsonl was
 refused or answered depending on the run. Up to EXACT_LIMIT vectors (the shipped corpus has about
