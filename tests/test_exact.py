@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -107,3 +108,26 @@ def test_two_processes_give_the_same_passages_and_answers(shipped_index, tmp_pat
 def test_an_empty_collection_has_no_neighbours() -> None:
     vectors = ExactVectors([], np.zeros((0, 384), dtype=np.float32), np.zeros(0, dtype=np.int64))
     assert len(vectors) == 0 and vectors.query(np.ones(384, dtype=np.float32), 5) == []
+
+
+def test_a_list_filled_with_copies_is_asked_again_for_more() -> None:
+    from retrieval.search import MAX_WIDEN, _widened
+
+    asked: list[int] = []
+
+    def fetch(scores_of: Callable[[int], list[float]]) -> Callable[[int], tuple[list[float], list[float]]]:
+        def run(n: int) -> tuple[list[float], list[float]]:
+            asked.append(n)
+            scores = scores_of(n)
+            return scores, scores
+
+        return run
+
+    found = _widened(fetch(lambda n: [1.0 - (i // 10) / 1000 for i in range(n)]), 60)  # each ten times
+    assert asked[0] == 60 and len(asked) <= 3 and len(set(found)) >= 30
+    asked.clear()
+    _widened(fetch(lambda n: [0.5] * n), 60)  # one score only: as far as the cap
+    assert asked[-1] == 60 * MAX_WIDEN
+    asked.clear()
+    _widened(fetch(lambda n: [1.0 - i / 1000 for i in range(n)]), 60)
+    assert asked == [60]  # no copies: asked once
