@@ -152,9 +152,12 @@ class Searcher:
         # corpus left dev's France question four passages), the next candidates are read too.
         order: list[str] = []
         chunks = {}
+        score: dict[str, float] = {}
         read, window = 0, k * 6
         while True:
-            ids = snap.ids_at(ranked[read : read + window])
+            part = ranked[read : read + window]
+            ids = snap.ids_at(part)
+            score.update(zip(ids, (fused[p] for p in part), strict=True))
             chunks.update(snap.chunks(ids))
             order += [cid for cid in ids if cid in chunks]  # gone from the catalog since the snapshot
             read += window
@@ -162,7 +165,6 @@ class Searcher:
             if len(chosen) >= k or read >= len(ranked):
                 break
             window *= 2
-        score = {cid: fused[p] for p, cid in zip(ranked[:read], snap.ids_at(ranked[:read]), strict=True)}
         closeness = self._closeness([chunks[cid] for cid in chosen], whole)
         passages = [
             Passage(
