@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,30 +135,27 @@ class VectorStore:
         return self._ids(self.sentences)
 
     def _ids(self, collection) -> set[str]:
-        out: set[str] = set()
-        offset, page = 0, 10_000
+        return {i for got in self._pages(collection, [], 10_000) for i in got["ids"]}
+
+    def _pages(self, collection, include: list[str], page: int) -> Iterator[dict]:
+        """A collection's records, `page` at a time, in the order Chroma keeps them."""
+        offset = 0
         while True:
-            got = self._call(collection.get, include=[], limit=page, offset=offset)["ids"]
-            out.update(got)
-            if len(got) < page:
-                return out
+            got = self._call(collection.get, include=include, limit=page, offset=offset)
+            yield got
+            if len(got["ids"]) < page:
+                return
             offset += page
 
     def all_vectors(self, *, sentences: bool = False) -> tuple[list[str], np.ndarray]:
         """Every id and vector of the chunk (or sentence) collection, read in pages (of 1,000: the
         app's peak memory grew by 75 MB reading the shipped corpus's sentences, 152 MB in pages of 5,000)."""
-        collection = self.sentences if sentences else self.collection
         ids: list[str] = []
         parts: list[np.ndarray] = []
-        offset, page = 0, 1_000
-        while True:
-            got = self._call(collection.get, include=["embeddings"], limit=page, offset=offset)
-            ids.extend(got["ids"])
+        for got in self._pages(self.sentences if sentences else self.collection, ["embeddings"], 1_000):
             if got["ids"]:
+                ids.extend(got["ids"])
                 parts.append(np.asarray(got["embeddings"], dtype=np.float32))
-            if len(got["ids"]) < page:
-                break
-            offset += page
         dims = parts[0].shape[1] if parts else 0
         return ids, np.concatenate(parts) if parts else np.zeros((0, dims), dtype=np.float32)
 
