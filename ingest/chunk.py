@@ -83,6 +83,42 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     return [_trim(text, s, e) for s, e in spans if text[s:e].strip()]
 
 
+# Where a long sentence divides into clauses: a semicolon, a colon, a dash, or a comma before a
+# conjunction or relative pronoun that opens a clause of its own.
+_CLAUSE_CUT = re.compile(
+    r"[;:]\s+|\s+(?:—|--)\s*|,\s+(?=(?:but|and|for|which|yet|whereas|while|though|although|because"
+    r"|since|so|or|nor)\b)"
+)
+
+
+def clause_spans(text: str, start: int, end: int, *, shortest: int = 6) -> list[tuple[int, int]]:
+    """The clauses of text[start:end] (a sentence), each of at least `shortest` words: a piece
+    shorter than that stays with the one before it. One span, the whole, when it does not divide."""
+    pieces, cur = [], start
+    for m in _CLAUSE_CUT.finditer(text, start, end):
+        pieces.append((cur, m.start()))
+        cur = m.end()
+    pieces.append((cur, end))
+    merged: list[tuple[int, int]] = []
+    for s, e in pieces:
+        if merged and (_words(text, s, e) < shortest or _words(text, *merged[-1]) < shortest):
+            merged[-1] = (merged[-1][0], e)
+        else:
+            merged.append((s, e))
+    out = []
+    for s, e in merged:
+        s, e = _trim(text, s, e)
+        while e > s and text[e - 1] in ",;:—-":
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out if len(out) > 1 else [_trim(text, start, end)]
+
+
+def _words(text: str, s: int, e: int) -> int:
+    return len(text[s:e].split())
+
+
 def _trim(text: str, s: int, e: int) -> tuple[int, int]:
     while s < e and text[s].isspace():
         s += 1

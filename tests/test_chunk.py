@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ingest.chunk import MAX_CHARS, blocks, chunk_essay, sentence_spans
+from ingest.chunk import MAX_CHARS, blocks, chunk_essay, clause_spans, sentence_spans
 from ingest.essay import Essay
 from ingest.load import corpus_files, load_essay
 
@@ -72,3 +72,24 @@ def test_sentence_spans_keep_offsets() -> None:
     text = "One. “Two?” Three! four stays with three."
     spans = sentence_spans(text)
     assert [text[s:e] for s, e in spans] == ["One.", "“Two?”", "Three! four stays with three."]
+
+
+def test_a_long_sentence_divides_into_clauses_with_their_offsets() -> None:
+    text = (
+        "Preamble. The powers delegated to the federal government are few and defined; those which "
+        "remain in the State governments are numerous and indefinite, but the former will be exercised "
+        "principally on external objects: war, peace and commerce. Next."
+    )
+    start = text.index("The powers")
+    end = text.index(" Next.")
+    clauses = [text[s:e] for s, e in clause_spans(text, start, end)]
+    assert clauses == [
+        "The powers delegated to the federal government are few and defined",
+        "those which remain in the State governments are numerous and indefinite",
+        "but the former will be exercised principally on external objects: war, peace and commerce.",
+    ]  # "war, peace and commerce." has too few words to stand alone: it stays with its clause
+
+
+def test_a_sentence_without_a_clause_boundary_stays_whole() -> None:
+    text = "  A plain sentence with no place to divide it at all.  "
+    assert clause_spans(text, 0, len(text)) == [(2, len(text) - 2)]

@@ -145,3 +145,49 @@ def test_a_question_naming_what_no_passage_mentions_is_refused_but_a_named_sourc
     answerer = ExtractiveAnswerer(essay_text=lambda _: None, idf=lambda _: 1.0, model=model)
     assert not answerer.names_unknown("How do Bacon and Federalist No. 78 each see the judges?", passages)
     assert answerer.names_unknown("What does Bacon say about Darwin and the judges?", passages)
+
+
+def test_a_clause_of_a_long_sentence_is_quoted_where_the_whole_would_overrun_the_answer() -> None:
+    first = (
+        "Anger makes a man quarrelsome, and it is the quarrel that he remembers long after the anger "
+        "itself has gone, so that a hot word spoken in a moment is paid for over many years by him "
+        "and by everyone around him, which is why the wise keep quiet until it passes."
+    )
+    second = (
+        "The remedy is patience with the slow turning of the days; and for the rest, a man should "
+        "never let his temper rest upon the faults of others when he has so many of his own to mend, "
+        "for that is how the feuds of one hour become the enmities of a lifetime in every village."
+    )
+    text = f"{first} {second}"
+    essay = EssayInfo("bacon/anger.md", "Of Anger", "Francis Bacon")
+    passage = Passage(Chunk(essay.id, 0, text, 0, len(text)), essay, 1.0, 1)
+    # Spans scored by the share of the question's words they carry, nothing else.
+    model = Model((0.0, 1.0, 0.0, 0.0, 0.0, 0.0), (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), 0.0)
+    answerer = ExtractiveAnswerer(essay_text=lambda _: text, idf=lambda _: 1.0, model=model)
+    answer = answerer.answer("Why is the quarrel of anger remembered, and what is the remedy?", [passage])
+    quotes = [c.quote for c in answer.citations]
+    assert quotes[0] == first  # the best span whole
+    assert len(quotes) == 2 and quotes[1] == "The remedy is patience with the slow turning of the days"
+    assert all(text[c.start : c.end] == c.quote for c in answer.citations)
+    assert "- The remedy is patience with the slow turning of the days… [2]" in answer.text
+
+
+def test_an_author_the_question_names_is_quoted_and_a_comparison_quotes_each_side() -> None:
+    bacon = EssayInfo("bacon/travel.md", "Of Travel", "Francis Bacon", collection="bacon")
+    emerson = EssayInfo("emerson/self-reliance.md", "Self-Reliance", "R. W. Emerson", collection="emerson")
+    texts = {
+        bacon.id: "Travel, in the younger sort, is a part of education, in the elder, a part of experience.",
+        emerson.id: "Travelling is a fool's paradise, and the travel of the young is a restless travel of "
+        "the mind that sees travel as the cure for everything a young traveller dislikes at home.",
+    }
+    passages = [
+        Passage(Chunk(e.id, 0, texts[e.id], 0, len(texts[e.id])), e, 1.0, rank)
+        for rank, e in enumerate((emerson, bacon), 1)
+    ]
+    model = Model((0.0, 1.0, 0.0, 0.0, 0.0, 0.0), (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), 0.0)
+    answerer = ExtractiveAnswerer(essay_text=texts.get, idf=lambda _: 1.0, model=model)
+    # Emerson's sentence carries more of the words, but the question asks what Bacon says.
+    one = answerer.answer("What does Bacon say travel is for the young?", passages)
+    assert [c.essay for c in one.citations] == [bacon.id]
+    both = answerer.answer("How does Emerson's view of travel for the young differ from Bacon's?", passages)
+    assert sorted(c.essay for c in both.citations) == sorted([bacon.id, emerson.id])
