@@ -31,7 +31,7 @@ ESSAY_SHARE = 0.5  # an essay is quoted when its passages score at least this sh
 # stops adding at: chosen on eval/tune.jsonl for coverage at a median answer under 90 words.
 LIMIT, LIST_LIMIT = 3, 5
 MARGIN, LIST_MARGIN = 1.5, 2.0
-WORDS, LIST_WORDS = 75, 130
+WORDS, LIST_WORDS = 80, 130
 _LIST_CUES = re.compile(
     r"\b(what|which)\s+(are|were|two|three|four|several|mistakes|missions|methods|ingredients|rules|purposes"
     r"|reasons|ways|things|kinds|steps|examples|features|flaws|errors|problems|signs|dangers|advantages)\b"
