@@ -19,7 +19,7 @@ import numpy as np
 from retrieval.assistant import Assistant
 from retrieval.evaluate import found, read_questions
 from retrieval.extractive import ExtractiveAnswerer
-from retrieval.support import FEATURES, KIND_WINDOW, Model, calibration, missing_kind
+from retrieval.support import FEATURES, Model, calibration, missing_kind
 from retrieval.types import Turn, turn_of
 
 L2 = 1.0  # ridge penalty on standardised weights: keeps a small set from fitting noise
@@ -54,7 +54,8 @@ def collect(assistant: Assistant, questions: list[dict], model: Model) -> list[S
         turns[q["id"]] = [*history, turn_of(answer)]
         gold = q.get("gold_quotes") or []
         ruled_out = not spans or answerer.names_unknown(question, passages)
-        ruled_out = ruled_out or bool(missing_kind(question, spans[:KIND_WINDOW], answerer.is_name))
+        window = answerer.kind_window(spans, answerer.authors_named(question, passages))
+        ruled_out = ruled_out or bool(missing_kind(question, window, answerer.is_name))
         samples.append(
             Sample(
                 np.array([s.features for s in spans], dtype=np.float64).reshape(-1, len(FEATURES)),

@@ -75,14 +75,14 @@ class ExtractiveAnswerer:
         if not spans or spans[0].score < self.model.threshold:
             return self._refuse(question, passages)
         kinds = wanted(question, self.is_name)
-        window = spans[:KIND_WINDOW]
+        named = self.authors_named(question, passages)
+        window = self.kind_window(spans, named)
         if missing_kind(question, window, self.is_name):
             return self._refuse(question, passages)
         if kinds:  # spans that give what the question asks for (a date, a name) lead
             fitting = [s for s in window if any(gives(s) for gives in kinds.values())]
             spans = fitting + [s for s in spans if s not in fitting]
         focused = _focused(spans, passages)
-        named = self.authors_named(question, passages)
         if named:  # 'What does Bacon say...' is answered from Bacon; a comparison from each side
             sides = [_focused(*_by_author(a, spans, passages)) for a in named]
             if any(sides):
@@ -133,6 +133,15 @@ class ExtractiveAnswerer:
             if stems and not any(all(_mentioned(t, self._words(p)) for t in stems) for p in scope):
                 return True
         return False
+
+    def kind_window(self, spans: list[Span], named: Sequence[str] = ()) -> list[Span]:
+        """The spans among which what the question asks for (a name, a number, a date) must be: those
+        the answer could quote, i.e. of the likeliest few, those within MARGIN of the best, and of the
+        authors the question names if it names any. On tune this refused 8 of 14 near misses against 5
+        with no answerable question lost: the likeliest five alone let a span scoring 0.67 against the
+        best's 4.55 give the date a question asked for."""
+        window = [s for s in spans if not named or s.passage.essay.author in named][:KIND_WINDOW]
+        return [s for s in window if s.score >= window[0].score - MARGIN] if window else []
 
     def authors_named(self, question: str, passages: Sequence[Passage]) -> list[str]:
         """The authors of the passages whose surnames the question uses, in the question's order."""

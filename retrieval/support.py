@@ -97,7 +97,7 @@ _WANTS_NAME = re.compile(
 )
 _WANTS_DATE = re.compile(
     r"^\s*when\s+(?:did|does|do|was|were|is|are|will|would|had|has|could|should|must)\b"
-    r"|\b(?:what|which) year\b|\bon what date\b|\b(?:and|since) when\b",
+    r"|\b(?:what|which) year\b|\bon what date\b|\bsince when\b|\band when\s+(?:did|was|were|had)\b",
     re.IGNORECASE,
 )
 _HOW_MANY = re.compile(

@@ -191,3 +191,24 @@ def test_an_author_the_question_names_is_quoted_and_a_comparison_quotes_each_sid
     assert [c.essay for c in one.citations] == [bacon.id]
     both = answerer.answer("How does Emerson's view of travel for the young differ from Bacon's?", passages)
     assert sorted(c.essay for c in both.citations) == sorted([bacon.id, emerson.id])
+
+
+def test_what_a_question_asks_for_must_be_in_a_span_the_answer_could_quote() -> None:
+    text = (
+        "So was it done in the Commission of Union between England and Scotland, a grave and orderly "
+        "assembly of counsel that heard every side before it came to any resolution at all. In 1706 the "
+        "queen wrote a long letter about the harvest, the price of bread and the state of the roads in "
+        "the north."
+    )
+    essay = EssayInfo("bacon/counsel.md", "Of Counsel", "Francis Bacon")
+    passage = Passage(Chunk(essay.id, 0, text, 0, len(text)), essay, 1.0, 1)
+    # Scores ten times the share of the question's words: the letter's sentence is far below.
+    model = Model((0.0, 10.0, 0.0, 0.0, 0.0, 0.0), (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), 0.0)
+    answerer = ExtractiveAnswerer(essay_text=lambda _: text, idf=lambda _: 1.0, model=model)
+    question = "What year did the Commission of Union between England and Scotland meet?"
+    spans = answerer.spans(question, [passage])
+    assert any("1706" in s.text for s in spans[:5])  # among the likeliest five, but no answer to quote
+    assert answerer.answer(question, [passage]).refused
+    assert not answerer.answer(
+        "What did the Commission of Union between England and Scotland do?", [passage]
+    ).refused
