@@ -43,6 +43,7 @@ def collect(assistant: Assistant, questions: list[dict], model: Model) -> list[S
         idf=assistant.keyword.idf,
         model=model,
         is_name=assistant.keyword.names.__contains__,
+        known=lambda t: assistant.keyword.df.get(t, 0) > 0,
     )
     turns: dict[str, list[Turn]] = {}
     samples = []

@@ -32,6 +32,7 @@ def make_answerer(mode: str, assistant: Source) -> Answerer:
         idf=assistant.keyword.idf,
         model=model,
         is_name=assistant.keyword.names.__contains__,
+        known=lambda t: assistant.keyword.df.get(t, 0) > 0,
     )
     if mode == "extractive":
         return extractive

@@ -212,3 +212,25 @@ def test_what_a_question_asks_for_must_be_in_a_span_the_answer_could_quote() -> 
     assert not answerer.answer(
         "What did the Commission of Union between England and Scotland do?", [passage]
     ).refused
+
+
+def test_a_name_the_essays_use_elsewhere_is_left_to_the_scores_unless_an_author_is_named() -> None:
+    emerson = EssayInfo("emerson/history.md", "History", "Ralph Waldo Emerson", collection="emerson")
+    text = "The world exists for the education of each man."
+    passages = [Passage(Chunk(emerson.id, 0, text, 0, len(text)), emerson, 1.0, 1)]
+    model = Model((0.0,) * len(FEATURES), (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), 0.0)
+    corpus = {"darwin", "pari", "western"} | set(tokenize(text))  # stems some other essay uses
+
+    def answerer(known: bool) -> ExtractiveAnswerer:
+        return ExtractiveAnswerer(
+            essay_text=lambda _: text,
+            idf=lambda _: 1.0,
+            model=model,
+            known=corpus.__contains__ if known else (lambda _: False),
+        )
+
+    assert answerer(known=False).names_unknown("Why did the Western plan fail in Paris?", passages)
+    assert not answerer(known=True).names_unknown("Why did the Western plan fail in Paris?", passages)
+    # Named with an author, a name must be in that author's passages, wherever else it is.
+    assert answerer(known=True).names_unknown("What does Emerson say about Darwin?", passages)
+    assert answerer(known=True).names_unknown("Why did the Western plan fail in Louisiana?", passages)
