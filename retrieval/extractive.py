@@ -215,9 +215,14 @@ class ExtractiveAnswerer:
         return chosen
 
     def _compose(self, question: str, chosen: list[Span], passages: Sequence[Passage]) -> Answer:
-        citations = []
+        citations, shown = [], []
         for n, s in enumerate(chosen, 1):
             text = self._essay_text(s.passage.chunk.essay_id) or ""
+            shown.append(
+                _clean(
+                    s.text, before=text[: s.start].rstrip(" \t")[-1:], after=text[s.end :].lstrip(" \t")[:1]
+                )
+            )
             citations.append(
                 Citation(
                     n,
@@ -233,10 +238,10 @@ class ExtractiveAnswerer:
         titles = list(dict.fromkeys(f"“{c.title}”" for c in citations))
         lead = f"From {_join(titles)}:" if len(titles) <= 2 else f"From {len(titles)} essays:"
         if len(citations) > 1:  # one claim a bullet
-            body = "\n".join(f"- {_clean(c.quote)} [{c.number}]" for c in citations)
+            body = "\n".join(f"- {line} [{c.number}]" for line, c in zip(shown, citations, strict=True))
             text = f"{lead}\n\n{body}"
         else:
-            text = f"{lead} " + " ".join(f"{_clean(c.quote)} [{c.number}]" for c in citations)
+            text = f"{lead} {shown[0]} [{citations[0].number}]"
         return Answer(text, tuple(citations), False, tuple(passages), question=question)
 
     def _refuse(self, question: str, passages: Sequence[Passage]) -> Answer:
@@ -286,16 +291,20 @@ def _weights(tokens: list[str], idf: Callable[[str], float]) -> dict[str, float]
     return {t: idf(t) for t in dict.fromkeys(tokens)}
 
 
-def _clean(quote: str) -> str:
-    """A quote as a line of the answer: list markers and line breaks folded away, and an ellipsis
-    where it begins or ends inside a sentence (a clause of a long one)."""
+def _clean(quote: str, *, before: str = "", after: str = "") -> str:
+    """A quote as a line of the answer: list markers and line breaks folded away, and an ellipsis on
+    a side where it was cut from its sentence at a clause (the essay's character `before` or `after`
+    it is a comma, semicolon, colon or dash)."""
     text = re.sub(r"^\s*(?:[-*•>]|\d{1,3}[.)])\s+", "", quote)
     text = re.sub(r"\s*\n\s*(?:>\s*)?", " ", text).strip()
-    if text[:1].islower():
+    if before and before in _CLAUSE_MARKS:
         text = "…" + text
-    if text and text[-1] not in ".?!…\"”’')]*_":
+    if after and after in _CLAUSE_MARKS:
         text += "…"
     return text
+
+
+_CLAUSE_MARKS = ",;:—–-"
 
 
 def _join(items: list[str]) -> str:

@@ -234,3 +234,14 @@ def test_a_name_the_essays_use_elsewhere_is_left_to_the_scores_unless_an_author_
     # Named with an author, a name must be in that author's passages, wherever else it is.
     assert answerer(known=True).names_unknown("What does Emerson say about Darwin?", passages)
     assert answerer(known=True).names_unknown("Why did the Western plan fail in Louisiana?", passages)
+
+
+def test_an_ellipsis_marks_only_the_sides_where_a_clause_was_cut_from_its_sentence() -> None:
+    from retrieval.extractive import _clean
+
+    assert _clean("the former will be exercised", before=";", after=",") == "…the former will be exercised…"
+    assert _clean("Hunt and kill the bad guys", before="\n", after="\n") == "Hunt and kill the bad guys"
+    assert (
+        _clean("1. Not taking the crisis seriously", before="", after="T")
+        == "Not taking the crisis seriously"
+    )
