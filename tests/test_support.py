@@ -11,7 +11,7 @@ import pytest
 from ingest.essay import Chunk
 from ingest.keyword import names, tokenize
 from retrieval.calibrate import Sample, fit
-from retrieval.extractive import ExtractiveAnswerer, _mentioned, asks_for_a_list
+from retrieval.extractive import WORDS, ExtractiveAnswerer, _mentioned, asks_for_a_list
 from retrieval.support import FEATURES, Model, Span, calibration, missing_kind
 from retrieval.types import EssayInfo, Passage
 
@@ -245,3 +245,22 @@ def test_an_ellipsis_marks_only_the_sides_where_a_clause_was_cut_from_its_senten
         _clean("1. Not taking the crisis seriously", before="", after="T")
         == "Not taking the crisis seriously"
     )
+
+
+def test_a_first_span_longer_than_the_whole_budget_gives_way_to_its_best_clause() -> None:
+    text = (
+        "Although I am of opinion that there would be no real danger of the consequences which seem to be "
+        "apprehended by many honest and thoughtful men in every part of the country, because the sense of "
+        "the people and the hazard of provoking the resentments of the States would be a complete barrier "
+        "against any oppressive use of such a power over them; yet I am willing here to allow that the "
+        "States should possess an independent authority to raise their own revenues for their own wants."
+    )
+    essay = EssayInfo("federalist/32.md", "Federalist No. 32", "Alexander Hamilton")
+    passage = Passage(Chunk(essay.id, 0, text, 0, len(text)), essay, 1.0, 1)
+    model = Model((0.0, 1.0, 0.0, 0.0, 0.0, 0.0), (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), 0.0)
+    answerer = ExtractiveAnswerer(essay_text=lambda _: text, idf=lambda _: 1.0, model=model)
+    answer = answerer.answer("Should the States raise their own revenues?", [passage])
+    first = answer.citations[0]
+    assert len(text.split()) > WORDS and first.quote.startswith("yet I am willing") and first.verified
+    assert "…yet I am willing" in answer.text and "their own wants. [1]" in answer.text
+    assert all(c.quote != text for c in answer.citations)  # the 87 words are never quoted whole
