@@ -87,7 +87,7 @@ class ExtractiveAnswerer:
         if kinds:  # spans that give what the question asks for (a date, a name) lead
             fitting = [s for s in window if any(gives(s) for gives in kinds.values())]
             spans = fitting + [s for s in spans if s not in fitting]
-        focused = _focused(spans, passages)
+        focused, firsts = _focused(spans, passages), []
         if named:  # 'What does Bacon say...' is answered from Bacon; a comparison from each side
             sides = [_focused(*_by_author(a, spans, passages)) for a in named]
             if any(sides):
@@ -97,7 +97,11 @@ class ExtractiveAnswerer:
                 focused = firsts + rest
         if not focused:
             return self._refuse(question, passages)
-        return self._compose(question, self._choose(focused, listing=asks_for_a_list(question)), passages)
+        # Both sides of a comparison are quoted whatever the words: dev's 'How does Emerson's view of
+        # travelling differ from Bacon's advice?' lost Emerson to a 65-word Bacon sentence.
+        required = firsts if len(firsts) > 1 else []
+        listing = asks_for_a_list(question)
+        return self._compose(question, self._choose(focused, listing=listing, required=required), passages)
 
     def spans(self, question: str, passages: Sequence[Passage], history: Sequence[Turn] = ()) -> list[Span]:
         """Every quotable span of the passages with its score, likeliest to answer first."""
@@ -195,24 +199,20 @@ class ExtractiveAnswerer:
                 out.append((p, cs, ce, near, text[cs:ce], set(tokenize(text[cs:ce])) | meta))
         return out
 
-    def _choose(self, spans: list[Span], *, listing: bool) -> list[Span]:
+    def _choose(self, spans: list[Span], *, listing: bool, required: Sequence[Span] = ()) -> list[Span]:
         best = spans[0].score
         limit, budget, margin = (LIST_LIMIT, LIST_WORDS, LIST_MARGIN) if listing else (LIMIT, WORDS, MARGIN)
         chosen: list[Span] = []
-        words = 0
+        for r in required:  # each side of a comparison, within its share of the words when it can be
+            chosen.append(_clause_of(r, spans) if len(r.text.split()) > budget // len(required) else r)
+        words = sum(len(c.text.split()) for c in chosen)
         for s in spans:
             if s.score < best - margin or len(chosen) >= limit:
                 break
             n = len(s.text.split())
             if not chosen and n > budget:  # a first span longer than the whole budget: its best clause
-                inner = [
-                    c
-                    for c in spans
-                    if c is not s and c.passage is s.passage and s.start <= c.start <= c.end <= s.end
-                ]
-                if inner:
-                    s = max(inner, key=lambda c: c.score)
-                    n = len(s.text.split())
+                s = _clause_of(s, spans)
+                n = len(s.text.split())
             overlaps = any(
                 c.passage.chunk.essay_id == s.passage.chunk.essay_id and c.start < s.end and s.start < c.end
                 for c in chosen
@@ -276,6 +276,16 @@ def _focused(spans: list[Span], passages: Sequence[Passage]) -> list[Span]:
     top = max(weight.values(), default=0.0)
     keep = {eid for eid, w in weight.items() if w >= ESSAY_SHARE * top}
     return [s for s in spans if s.passage.chunk.essay_id in keep]
+
+
+def _clause_of(span: Span, spans: list[Span]) -> Span:
+    """The best-scoring clause of a span among the candidates (the span itself if it has none)."""
+    inner = [
+        c
+        for c in spans
+        if c is not span and c.passage is span.passage and span.start <= c.start <= c.end <= span.end
+    ]
+    return max(inner, key=lambda c: c.score) if inner else span
 
 
 def _by_author(

@@ -264,3 +264,29 @@ def test_a_first_span_longer_than_the_whole_budget_gives_way_to_its_best_clause(
     assert len(text.split()) > WORDS and first.quote.startswith("yet I am willing") and first.verified
     assert "…yet I am willing" in answer.text and "their own wants. [1]" in answer.text
     assert all(c.quote != text for c in answer.citations)  # the 87 words are never quoted whole
+
+
+def test_each_side_of_a_comparison_is_quoted_even_when_one_side_is_long() -> None:
+    bacon = EssayInfo("bacon/travel.md", "Of Travel", "Francis Bacon", collection="bacon")
+    emerson = EssayInfo("emerson/self-reliance.md", "Self-Reliance", "R. W. Emerson", collection="emerson")
+    texts = {
+        bacon.id: (
+            "That young men travel under some tutor, or grave servant, I allow well; so that he be such "
+            "a one that hath the language, and hath been in the country before, whereby he may be able "
+            "to tell them what things are worthy to be seen in the country where they go, what "
+            "acquaintances they are to seek, and what exercises or discipline the place yieldeth to young "
+            "men that travel."
+        ),
+        emerson.id: "But the rage of travelling is a symptom of a deeper unsoundness affecting the whole "
+        "intellectual action of the young who travel.",
+    }
+    passages = [
+        Passage(Chunk(e.id, 0, texts[e.id], 0, len(texts[e.id])), e, 1.0, rank)
+        for rank, e in enumerate((bacon, emerson), 1)
+    ]
+    model = Model((0.0, 1.0, 0.0, 0.0, 0.0, 0.0), (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), 0.0)
+    answerer = ExtractiveAnswerer(essay_text=texts.get, idf=lambda _: 1.0, model=model)
+    answer = answerer.answer("How does Emerson's view of travel for young men differ from Bacon's?", passages)
+    assert len(texts[bacon.id].split()) + len(texts[emerson.id].split()) > WORDS
+    assert {c.essay for c in answer.citations} == {bacon.id, emerson.id}
+    assert all(c.verified for c in answer.citations)
