@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -147,6 +148,24 @@ def test_a_question_naming_what_no_passage_mentions_is_refused_but_a_named_sourc
     assert answerer.names_unknown("What does Bacon say about Darwin and the judges?", passages)
 
 
+_BACON = EssayInfo("bacon/travel.md", "Of Travel", "Francis Bacon", collection="bacon")
+_EMERSON = EssayInfo("emerson/self-reliance.md", "Self-Reliance", "R. W. Emerson", collection="emerson")
+
+
+def _whole(texts: dict[str, str], *essays: EssayInfo) -> list[Passage]:
+    """Each essay's whole text as one passage, ranked in the order given."""
+    return [
+        Passage(Chunk(e.id, 0, texts[e.id], 0, len(texts[e.id])), e, 1.0, r) for r, e in enumerate(essays, 1)
+    ]
+
+
+def _by_words(essay_text: Callable[[str], str | None], weight: float = 1.0) -> ExtractiveAnswerer:
+    """An answerer whose spans score `weight` times the share of the question's words they carry."""
+    weights = (0.0, weight) + (0.0,) * (len(FEATURES) - 2)
+    model = Model(weights, (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), 0.0)
+    return ExtractiveAnswerer(essay_text=essay_text, idf=lambda _: 1.0, model=model)
+
+
 def test_a_clause_of_a_long_sentence_is_quoted_where_the_whole_would_overrun_the_answer() -> None:
     first = (
         "Anger makes a man quarrelsome, and it is the quarrel that he remembers long after the anger "
@@ -160,10 +179,8 @@ def test_a_clause_of_a_long_sentence_is_quoted_where_the_whole_would_overrun_the
     )
     text = f"{first} {second}"
     essay = EssayInfo("bacon/anger.md", "Of Anger", "Francis Bacon")
-    passage = Passage(Chunk(essay.id, 0, text, 0, len(text)), essay, 1.0, 1)
-    # Spans scored by the share of the question's words they carry, nothing else.
-    model = Model((0.0, 1.0, 0.0, 0.0, 0.0, 0.0), (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), 0.0)
-    answerer = ExtractiveAnswerer(essay_text=lambda _: text, idf=lambda _: 1.0, model=model)
+    (passage,) = _whole({essay.id: text}, essay)
+    answerer = _by_words(lambda _: text)
     answer = answerer.answer("Why is the quarrel of anger remembered, and what is the remedy?", [passage])
     quotes = [c.quote for c in answer.citations]
     assert quotes[0] == first  # the best span whole
@@ -173,19 +190,14 @@ def test_a_clause_of_a_long_sentence_is_quoted_where_the_whole_would_overrun_the
 
 
 def test_an_author_the_question_names_is_quoted_and_a_comparison_quotes_each_side() -> None:
-    bacon = EssayInfo("bacon/travel.md", "Of Travel", "Francis Bacon", collection="bacon")
-    emerson = EssayInfo("emerson/self-reliance.md", "Self-Reliance", "R. W. Emerson", collection="emerson")
+    bacon, emerson = _BACON, _EMERSON
     texts = {
         bacon.id: "Travel, in the younger sort, is a part of education, in the elder, a part of experience.",
         emerson.id: "Travelling is a fool's paradise, and the travel of the young is a restless travel of "
         "the mind that sees travel as the cure for everything a young traveller dislikes at home.",
     }
-    passages = [
-        Passage(Chunk(e.id, 0, texts[e.id], 0, len(texts[e.id])), e, 1.0, rank)
-        for rank, e in enumerate((emerson, bacon), 1)
-    ]
-    model = Model((0.0, 1.0, 0.0, 0.0, 0.0, 0.0), (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), 0.0)
-    answerer = ExtractiveAnswerer(essay_text=texts.get, idf=lambda _: 1.0, model=model)
+    passages = _whole(texts, emerson, bacon)
+    answerer = _by_words(texts.get)
     # Emerson's sentence carries more of the words, but the question asks what Bacon says.
     one = answerer.answer("What does Bacon say travel is for the young?", passages)
     assert [c.essay for c in one.citations] == [bacon.id]
@@ -201,10 +213,9 @@ def test_what_a_question_asks_for_must_be_in_a_span_the_answer_could_quote() -> 
         "the north."
     )
     essay = EssayInfo("bacon/counsel.md", "Of Counsel", "Francis Bacon")
-    passage = Passage(Chunk(essay.id, 0, text, 0, len(text)), essay, 1.0, 1)
+    (passage,) = _whole({essay.id: text}, essay)
     # Scores ten times the share of the question's words: the letter's sentence is far below.
-    model = Model((0.0, 10.0, 0.0, 0.0, 0.0, 0.0), (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), 0.0)
-    answerer = ExtractiveAnswerer(essay_text=lambda _: text, idf=lambda _: 1.0, model=model)
+    answerer = _by_words(lambda _: text, weight=10.0)
     question = "What year did the Commission of Union between England and Scotland meet?"
     spans = answerer.spans(question, [passage])
     assert any("1706" in s.text for s in spans[:5])  # among the likeliest five, but no answer to quote
@@ -256,9 +267,8 @@ def test_a_first_span_longer_than_the_whole_budget_gives_way_to_its_best_clause(
         "States should possess an independent authority to raise their own revenues for their own wants."
     )
     essay = EssayInfo("federalist/32.md", "Federalist No. 32", "Alexander Hamilton")
-    passage = Passage(Chunk(essay.id, 0, text, 0, len(text)), essay, 1.0, 1)
-    model = Model((0.0, 1.0, 0.0, 0.0, 0.0, 0.0), (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), 0.0)
-    answerer = ExtractiveAnswerer(essay_text=lambda _: text, idf=lambda _: 1.0, model=model)
+    (passage,) = _whole({essay.id: text}, essay)
+    answerer = _by_words(lambda _: text)
     answer = answerer.answer("Should the States raise their own revenues?", [passage])
     first = answer.citations[0]
     assert len(text.split()) > WORDS and first.quote.startswith("yet I am willing") and first.verified
@@ -267,8 +277,7 @@ def test_a_first_span_longer_than_the_whole_budget_gives_way_to_its_best_clause(
 
 
 def test_each_side_of_a_comparison_is_quoted_even_when_one_side_is_long() -> None:
-    bacon = EssayInfo("bacon/travel.md", "Of Travel", "Francis Bacon", collection="bacon")
-    emerson = EssayInfo("emerson/self-reliance.md", "Self-Reliance", "R. W. Emerson", collection="emerson")
+    bacon, emerson = _BACON, _EMERSON
     texts = {
         bacon.id: (
             "That young men travel under some tutor, or grave servant, I allow well; so that he be such "
@@ -280,12 +289,8 @@ def test_each_side_of_a_comparison_is_quoted_even_when_one_side_is_long() -> Non
         emerson.id: "But the rage of travelling is a symptom of a deeper unsoundness affecting the whole "
         "intellectual action of the young who travel.",
     }
-    passages = [
-        Passage(Chunk(e.id, 0, texts[e.id], 0, len(texts[e.id])), e, 1.0, rank)
-        for rank, e in enumerate((bacon, emerson), 1)
-    ]
-    model = Model((0.0, 1.0, 0.0, 0.0, 0.0, 0.0), (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), 0.0)
-    answerer = ExtractiveAnswerer(essay_text=texts.get, idf=lambda _: 1.0, model=model)
+    passages = _whole(texts, bacon, emerson)
+    answerer = _by_words(texts.get)
     answer = answerer.answer("How does Emerson's view of travel for young men differ from Bacon's?", passages)
     assert len(texts[bacon.id].split()) + len(texts[emerson.id].split()) > WORDS
     assert {c.essay for c in answer.citations} == {bacon.id, emerson.id}
