@@ -133,7 +133,7 @@ class ExtractiveAnswerer:
         (on tune, 3 answerable questions of 95 were refused so, and no unanswerable one).
         """
         names = re.findall(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-z]{3,})\b", question.strip())
-        surnames = {p.essay.author.split()[-1]: p.essay.author for p in passages if p.essay.author}
+        surnames = _surnames(passages)
         authors = {surnames[n] for n in names if n in surnames}
         # A collection or title named beside an author ('Bacon and Federalist No. 78') is a source too.
         sources = set(tokenize(" ".join(f"{p.essay.title} {p.essay.collection}" for p in passages)))
@@ -159,7 +159,7 @@ class ExtractiveAnswerer:
 
     def authors_named(self, question: str, passages: Sequence[Passage]) -> list[str]:
         """The authors of the passages whose surnames the question uses, in the question's order."""
-        surnames = {p.essay.author.split()[-1]: p.essay.author for p in passages if p.essay.author}
+        surnames = _surnames(passages)
         words = re.findall(r"\b[A-Z][a-z]+\b", question)
         return list(dict.fromkeys(surnames[w] for w in words if w in surnames))
 
@@ -276,6 +276,11 @@ def _focused(spans: list[Span], passages: Sequence[Passage]) -> list[Span]:
     top = max(weight.values(), default=0.0)
     keep = {eid for eid, w in weight.items() if w >= ESSAY_SHARE * top}
     return [s for s in spans if s.passage.chunk.essay_id in keep]
+
+
+def _surnames(passages: Sequence[Passage]) -> dict[str, str]:
+    """The passages' authors by surname: 'Bacon' -> 'Francis Bacon'."""
+    return {p.essay.author.split()[-1]: p.essay.author for p in passages if p.essay.author}
 
 
 def _clause_of(span: Span, spans: list[Span]) -> Span:
