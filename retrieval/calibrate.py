@@ -18,7 +18,7 @@ import numpy as np
 
 from retrieval.assistant import Assistant
 from retrieval.evaluate import found, read_questions
-from retrieval.extractive import ExtractiveAnswerer
+from retrieval.factory import extractive_answerer
 from retrieval.support import FEATURES, Model, calibration, missing_kind
 from retrieval.types import Turn, turn_of
 
@@ -38,13 +38,7 @@ class Sample:
 
 def collect(assistant: Assistant, questions: list[dict], model: Model) -> list[Sample]:
     """Spans of every question's retrieved passages, labelled against its gold quotes."""
-    answerer = ExtractiveAnswerer(
-        essay_text=assistant.essay_text,
-        idf=assistant.keyword.idf,
-        model=model,
-        is_name=assistant.keyword.names.__contains__,
-        known=lambda t: assistant.keyword.df.get(t, 0) > 0,
-    )
+    answerer = extractive_answerer(assistant, model)
     turns: dict[str, list[Turn]] = {}
     samples = []
     for q in questions:

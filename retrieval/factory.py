@@ -24,16 +24,21 @@ class Source(Protocol):
     def essay_text(self, essay_id: str) -> str | None: ...
 
 
+def extractive_answerer(source: Source, model: Model) -> ExtractiveAnswerer:
+    """The extractive answerer over a source's essays and keyword index, scoring with `model`."""
+    keyword = source.keyword
+    return ExtractiveAnswerer(
+        essay_text=source.essay_text,
+        idf=keyword.idf,
+        model=model,
+        is_name=keyword.names.__contains__,
+        known=lambda t: keyword.df.get(t, 0) > 0,
+    )
+
+
 def make_answerer(mode: str, assistant: Source) -> Answerer:
     """Build the answerer for a mode; LLM modes fall back to the extractive one on faults."""
-    model = Model.load(calibration(assistant.settings.embed_model))
-    extractive = ExtractiveAnswerer(
-        essay_text=assistant.essay_text,
-        idf=assistant.keyword.idf,
-        model=model,
-        is_name=assistant.keyword.names.__contains__,
-        known=lambda t: assistant.keyword.df.get(t, 0) > 0,
-    )
+    extractive = extractive_answerer(assistant, Model.load(calibration(assistant.settings.embed_model)))
     if mode == "extractive":
         return extractive
     if mode in {"openai", "ollama"}:
