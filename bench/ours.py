@@ -201,14 +201,15 @@ def serve(spec: dict) -> dict:
         assistant.ask(q["question"])
 
     sinks: dict[str, list[float]] = {
-        name: [] for name in ("retrieve", "embed", "store", "keyword", "mentions")
+        name: [] for name in ("retrieve", "embed", "store", "sentences", "keyword", "mentions")
     }
     searcher = assistant.searcher
     assistant.retrieve = timed(assistant.retrieve, sinks["retrieve"])  # type: ignore[method-assign]
     searcher.embedder.embed = timed(searcher.embedder.embed, sinks["embed"])  # type: ignore[method-assign]
     searcher.store.query = timed(searcher.store.query, sinks["store"])  # type: ignore[method-assign]
-    searcher.store.query_sentences = timed(searcher.store.query_sentences, sinks["store"])  # type: ignore[method-assign]
-    searcher.store.sentence_vectors = timed(searcher.store.sentence_vectors, sinks["store"])  # type: ignore[method-assign]
+    # Sentence vectors read from the catalog (or its cache) and gathered for a question's essays.
+    searcher.sentences.among = timed(searcher.sentences.among, sinks["sentences"])  # type: ignore[method-assign]
+    searcher.sentences.vectors = timed(searcher.sentences.vectors, sinks["sentences"])  # type: ignore[method-assign]
     searcher.keyword.top = timed(searcher.keyword.top, sinks["keyword"])  # type: ignore[method-assign]
     searcher.mentions.find = timed(searcher.mentions.find, sinks["mentions"])  # type: ignore[method-assign]
     answer_ms: list[float] = []

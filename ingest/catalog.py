@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ingest.essay import Chunk, Essay, page_span
 
 _SCHEMA = """
@@ -31,11 +33,14 @@ CREATE TABLE IF NOT EXISTS chunks (
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, heading TEXT NOT NULL,
     PRIMARY KEY (essay_id, ordinal)
 );
--- How many sentence vectors each essay has in the store, so a run can compare totals without
--- recomputing every chunk's sentences. Added later: an index made before has no rows for its
--- essays, and sentence_total() then says it does not know.
-CREATE TABLE IF NOT EXISTS sentences (
-    essay_id TEXT PRIMARY KEY REFERENCES essays(id) ON DELETE CASCADE, n INTEGER NOT NULL
+-- Each essay's sentence vectors (ingest/sentences.py): `counts` the sentences of each chunk in
+-- ordinal order (uint16), `vectors` their float32 rows in the same order. Kept here rather than in
+-- Chroma: written in the essay's own transaction (no strays, nothing to reconcile), read by essay
+-- for the few essays a question is about, and no HNSW to build for four vectors a chunk
+-- (Chroma wrote ~1,500 vectors/s here: sentences were four fifths of the indexing time at scale).
+CREATE TABLE IF NOT EXISTS sentence_vectors (
+    essay_id TEXT PRIMARY KEY REFERENCES essays(id) ON DELETE CASCADE,
+    counts BLOB NOT NULL, vectors BLOB NOT NULL
 );
 -- Where each page starts in a paged essay's text (a JSON list); other essays have no row. Added
 -- for PDFs: an index made before it gains the empty table on open, right for its text essays.
@@ -66,6 +71,27 @@ class EssayRecord:
     source_hash: str
     chunks: int
     indexed_at: float
+
+
+@dataclass(frozen=True)
+class SentenceVectors:
+    """An essay's sentence vectors: `counts[i]` rows for its chunk of ordinal i, rows in order."""
+
+    counts: np.ndarray  # uint16, one per chunk
+    matrix: np.ndarray  # float32, sum(counts) x dimensions
+
+    def blobs(self) -> tuple[bytes, bytes]:
+        return (
+            np.asarray(self.counts, dtype=np.uint16).tobytes(),
+            np.ascontiguousarray(self.matrix, dtype=np.float32).tobytes(),
+        )
+
+    @classmethod
+    def from_blobs(cls, counts: bytes, vectors: bytes) -> SentenceVectors:
+        n = np.frombuffer(counts, dtype=np.uint16)
+        rows = np.frombuffer(vectors, dtype=np.float32)
+        total = int(n.sum())
+        return cls(n, rows.reshape(total, -1) if total else rows.reshape(0, 0))
 
 
 class Catalog:
@@ -183,12 +209,12 @@ class Catalog:
     def chunk_count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
 
-    def put(self, essay: Essay, chunks: list[Chunk], sentences: int | None = None) -> None:
+    def put(self, essay: Essay, chunks: list[Chunk], sentences: SentenceVectors | None = None) -> None:
         """Record an essay and its chunks, replacing any earlier version, atomically."""
         self.put_many([(essay, chunks, sentences)])
 
-    def put_many(self, essays: Sequence[tuple[Essay, list[Chunk], int | None]]) -> None:
-        """Record several essays with their chunks (and sentence vector counts) in one transaction."""
+    def put_many(self, essays: Sequence[tuple[Essay, list[Chunk], SentenceVectors | None]]) -> None:
+        """Record several essays with their chunks (and sentence vectors) in one transaction."""
         with self._tx() as db:
             db.executemany("DELETE FROM essays WHERE id = ?", [(e.id,) for e, _, _ in essays])
             now = time.time()
@@ -212,20 +238,29 @@ class Catalog:
                 [(e.id, json.dumps(e.page_starts)) for e, _, _ in essays if e.page_starts],
             )
             db.executemany(
-                "INSERT INTO sentences VALUES (?, ?)", [(e.id, n) for e, _, n in essays if n is not None]
+                "INSERT INTO sentence_vectors VALUES (?, ?, ?)",
+                [(e.id, *v.blobs()) for e, _, v in essays if v is not None],
             )
 
-    def set_sentence_counts(self, counts: dict[str, int]) -> None:
-        """Record each essay's sentence vector count (as recomputed from the stored texts)."""
-        with self._tx(bump=False) as db:
-            db.executemany("INSERT OR REPLACE INTO sentences VALUES (?, ?)", list(counts.items()))
+    def sentence_vectors(self, essay_ids: Sequence[str]) -> dict[str, SentenceVectors]:
+        """Some essays' sentence vectors, by id (those the catalog has)."""
+        ids = list(dict.fromkeys(essay_ids))
+        out: dict[str, SentenceVectors] = {}
+        for lo in range(0, len(ids), 500):  # under SQLite's limit of bound parameters
+            part = ids[lo : lo + 500]
+            with self._read:
+                rows = self._db.execute(
+                    "SELECT essay_id, counts, vectors FROM sentence_vectors"
+                    f" WHERE essay_id IN ({','.join('?' * len(part))})",
+                    part,
+                ).fetchall()
+            out.update((eid, SentenceVectors.from_blobs(c, v)) for eid, c, v in rows)
+        return out
 
-    def sentence_total(self) -> int | None:
-        """How many sentence vectors the catalog's essays have, or None when some essay's is unknown."""
-        essays, known, total = self._db.execute(
-            "SELECT (SELECT COUNT(*) FROM essays), COUNT(*), COALESCE(SUM(n), 0) FROM sentences"
-        ).fetchone()
-        return total if known == essays else None
+    def sentence_total(self) -> int:
+        """How many sentence vectors the catalog holds."""
+        rows = self._db.execute("SELECT counts FROM sentence_vectors").fetchall()
+        return sum(int(np.frombuffer(c, dtype=np.uint16).sum()) for (c,) in rows)
 
     def delete(self, essay_id: str) -> None:
         with self._tx() as db:

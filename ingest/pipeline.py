@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ingest.catalog import Catalog
+from ingest.catalog import Catalog, SentenceVectors
 from ingest.chunk import CHUNKER_VERSION, chunk_essay, embedding_text
 from ingest.embed import Embedder, load_embedder
 from ingest.errors import MarginaliaError, RejectedFile
@@ -28,7 +28,7 @@ from ingest.keyword import KEYWORD_VERSION, KeywordIndex
 from ingest.load import corpus_files, load_essays
 from ingest.lock import index_lock
 from ingest.models import spec
-from ingest.sentences import SENTENCES_VERSION, sentence_id, sentence_units
+from ingest.sentences import SENTENCES_VERSION, sentence_units
 from ingest.settings import Settings
 from ingest.store import VectorStore
 
@@ -231,43 +231,19 @@ class _Run:
         self.catalog.set_meta(version)
 
     def _reconcile(self) -> set[str]:
-        """Repair what a killed run left: stray vectors go; essays missing vectors are redone.
+        """Repair what a killed run left: stray chunk vectors go; essays missing vectors are redone.
 
-        When the store holds as many chunk and sentence vectors as the catalog records, there is
-        nothing to repair; only then are the catalog's sentence spans recomputed (linear: ~25 s
-        at a million chunks), so a server-backed run that changes nothing stays quick.
+        When the store holds as many chunk vectors as the catalog records, there is nothing to
+        repair. Sentence vectors need no repair: the catalog writes them with their essay.
         """
-        sentence_total = self.catalog.sentence_total()
-        if (
-            sentence_total is not None
-            and self.store.count() == self.catalog.chunk_count()
-            and self.store.sentence_count() == sentence_total
-        ):
+        if self.store.count() == self.catalog.chunk_count():
             return set()
-        expected: dict[str, str] = {}
-        sentences: dict[str, str] = {}
-        for essay, chunks in self.catalog.chunks():
-            for c in chunks:
-                expected[c.id] = essay.id
-                for n in range(len(sentence_units(essay.text, c))):
-                    sentences[sentence_id(c.id, n)] = essay.id
-        per_essay: dict[str, int] = dict.fromkeys(self.catalog.records(), 0)
-        for essay_id in sentences.values():
-            per_essay[essay_id] += 1
-        self.catalog.set_sentence_counts(per_essay)  # an index from before the counts gains them
-        redo: set[str] = set()
-        for wanted, count, ids, delete in (
-            (expected, self.store.count, self.store.ids, self.store.delete_ids),
-            (sentences, self.store.sentence_count, self.store.sentence_ids, self.store.delete_sentences),
-        ):
-            if count() == len(wanted):
-                continue
-            present = ids()
-            stray = sorted(present - set(wanted))
-            if stray:
-                delete(stray)
-            redo |= {essay_id for vid, essay_id in wanted.items() if vid not in present}
-        return redo
+        expected = {c.id: essay.id for essay, chunks in self.catalog.chunks() for c in chunks}
+        present = self.store.ids()
+        stray = sorted(present - set(expected))
+        if stray:
+            self.store.delete_ids(stray)
+        return {essay_id for cid, essay_id in expected.items() if cid not in present}
 
     def _scan(self, records: dict, redo: set[str]) -> list[Essay]:
         files = corpus_files(self.settings.corpus_dir)
@@ -331,22 +307,16 @@ class _Run:
         return done
 
     def _store_batch(self, batch: list[tuple[_Work, np.ndarray, np.ndarray]], records: dict) -> None:
-        """Write several essays at once: sentence vectors, chunk vectors, then their catalog rows.
+        """Write several essays at once: chunk vectors, then their catalog rows with their sentence
+        vectors in one transaction.
 
-        A kill anywhere leaves these essays not indexed and the next run redoes them; vectors
+        A kill anywhere leaves these essays not indexed and the next run redoes them; chunk vectors
         already written are strays its reconcile removes. An essay indexed before has its old
         vectors deleted first; a new one has none (the reconcile removed any strays).
         """
         for w, _, _ in batch:
             if w.essay.id in records:
                 self.store.delete_essay(w.essay.id)
-        sentence_ids = [sentence_id(w.chunks[i].id, n) for w, _, _ in batch for i, n in w.owners]
-        if sentence_ids:
-            self.store.add_sentences(
-                sentence_ids,
-                np.concatenate([s for _, _, s in batch if len(s)]),
-                [_sentence_metadata(w.essay) for w, _, _ in batch for _ in w.owners],
-            )
         chunk_ids = [c.id for w, _, _ in batch for c in w.chunks]
         if chunk_ids:
             self.store.add(
@@ -354,7 +324,7 @@ class _Run:
                 np.concatenate([p for _, p, _ in batch if len(p)]),
                 [_metadata(w.essay, c) for w, _, _ in batch for c in w.chunks],
             )
-        self.catalog.put_many([(w.essay, w.chunks, len(w.sentences)) for w, _, _ in batch])
+        self.catalog.put_many([(w.essay, w.chunks, _sentence_vectors(w, s)) for w, _, s in batch])
         for w, _, _ in batch:
             (self.summary.updated if w.essay.id in records else self.summary.added).append(w.essay.id)
             self.summary.chunks += len(w.chunks)
@@ -439,9 +409,12 @@ def _metadata(essay: Essay, chunk: Chunk) -> dict[str, object]:
     }
 
 
-def _sentence_metadata(essay: Essay) -> dict[str, object]:
-    """What a sentence vector carries: only what retrieval filters on (four sentences a chunk)."""
-    return {"essay": essay.id, "author": essay.author, "collection": essay.collection}
+def _sentence_vectors(work: _Work, vectors: np.ndarray) -> SentenceVectors:
+    """An essay's sentence vectors as the catalog keeps them: rows in order, counted per chunk."""
+    counts = np.zeros(len(work.chunks), dtype=np.uint16)
+    for i, _ in work.owners:
+        counts[i] += 1
+    return SentenceVectors(counts, np.asarray(vectors, dtype=np.float32).reshape(len(work.owners), -1))
 
 
 def _by_file(records: dict) -> dict[str, list[str]]:

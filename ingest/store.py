@@ -27,7 +27,11 @@ class Hit:
 
 
 class VectorStore:
-    """Chroma collections of chunk and of sentence vectors: essay metadata, cosine, no embedding function."""
+    """A Chroma collection of chunk vectors: essay metadata, cosine, no embedding function.
+
+    Sentence vectors live in the catalog (ingest/catalog.py); an index made before that has a
+    second collection, `<name>-sentences`, which a reset drops.
+    """
 
     def __init__(self, settings: Settings, *, fresh: bool = False) -> None:
         """`fresh`: read the embedded store from disk again, for what another process wrote to it.
@@ -75,11 +79,6 @@ class VectorStore:
         """Chunk vectors."""
         return self._get(self._settings.collection)
 
-    @property
-    def sentences(self):
-        """Sentence vectors (ids `<chunk id>/<n>`), with the same essay metadata as their chunks."""
-        return self._get(f"{self._settings.collection}-sentences")
-
     def _get(self, name: str):
         if name not in self._collections:
             self._collections[name] = self._call(
@@ -105,12 +104,12 @@ class VectorStore:
 
     def reset(self, **version: str) -> None:
         """Drop every vector and start collections stamped with the versions they are made with."""
-        names = (self._settings.collection, f"{self._settings.collection}-sentences")
-        for name in names:
+        name = self._settings.collection
+        for old in (name, f"{name}-sentences"):
             try:
-                self._call(self.client.delete_collection, name)
+                self._call(self.client.delete_collection, old)
             except Exception as err:  # noqa: BLE001 - a missing collection is what we want anyway
-                log.debug("no collection %s to delete: %s", name, err)
+                log.debug("no collection %s to delete: %s", old, err)
         self._collections = {
             name: self._call(
                 self.client.create_collection,
@@ -119,20 +118,13 @@ class VectorStore:
                 configuration={"hnsw": {"space": "cosine"}},
                 metadata=dict(version),
             )
-            for name in names
         }
 
     def count(self) -> int:
         return self._call(self.collection.count)
 
-    def sentence_count(self) -> int:
-        return self._call(self.sentences.count)
-
     def ids(self) -> set[str]:
         return self._ids(self.collection)
-
-    def sentence_ids(self) -> set[str]:
-        return self._ids(self.sentences)
 
     def _ids(self, collection) -> set[str]:
         return {i for got in self._pages(collection, [], 10_000) for i in got["ids"]}
@@ -147,12 +139,12 @@ class VectorStore:
                 return
             offset += page
 
-    def all_vectors(self, *, sentences: bool = False) -> tuple[list[str], np.ndarray]:
-        """Every id and vector of the chunk (or sentence) collection, read in pages (of 1,000: the
-        app's peak memory grew by 75 MB reading the shipped corpus's sentences, 152 MB in pages of 5,000)."""
+    def all_vectors(self) -> tuple[list[str], np.ndarray]:
+        """Every chunk id and vector, read in pages (of 1,000: the app's peak memory grew by 75 MB
+        reading 12k vectors in pages of 1,000, 152 MB in pages of 5,000)."""
         ids: list[str] = []
         parts: list[np.ndarray] = []
-        for got in self._pages(self.sentences if sentences else self.collection, ["embeddings"], 1_000):
+        for got in self._pages(self.collection, ["embeddings"], 1_000):
             if got["ids"]:
                 ids.extend(got["ids"])
                 parts.append(np.asarray(got["embeddings"], dtype=np.float32))
@@ -163,9 +155,6 @@ class VectorStore:
         """Chunk vectors with their metadata; no documents: texts live in the catalog, and Chroma
         would index every document for full-text search (slower writes, more disk) for nothing."""
         self._upsert(self.collection, ids, vectors, metadatas)
-
-    def add_sentences(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict]) -> None:
-        self._upsert(self.sentences, ids, vectors, metadatas)
 
     @property
     def _batch(self) -> int:
@@ -184,24 +173,15 @@ class VectorStore:
             )
 
     def delete_essay(self, essay_id: str) -> None:
-        self._call(self.sentences.delete, where={"essay": essay_id})
         self._call(self.collection.delete, where={"essay": essay_id})
 
     def delete_ids(self, ids: Sequence[str]) -> None:
         for lo in range(0, len(ids), self._batch):
             self._call(self.collection.delete, ids=list(ids[lo : lo + self._batch]))
 
-    def delete_sentences(self, ids: Sequence[str]) -> None:
-        for lo in range(0, len(ids), self._batch):
-            self._call(self.sentences.delete, ids=list(ids[lo : lo + self._batch]))
-
     def query(self, vector: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
         """The k nearest chunks to a unit vector, optionally filtered on metadata."""
         return self._query(self.collection, vector, k, where)
-
-    def query_sentences(self, vector: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
-        """The k nearest sentences to a unit vector, optionally filtered on their essays' metadata."""
-        return self._query(self.sentences, vector, k, where)
 
     def _query(self, collection, vector: np.ndarray, k: int, where: dict | None) -> list[Hit]:
         # No count() first: Chroma (1.5) returns fewer hits than asked when it has fewer, and a
@@ -214,15 +194,6 @@ class VectorStore:
             include=["distances"],
         )
         return [Hit(i, 1.0 - d) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]
-
-    def sentence_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """Stored vectors of the given sentences (those present)."""
-        if not ids:
-            return {}
-        got = self._call(self.sentences.get, ids=list(ids), include=["embeddings"])
-        return {
-            i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"], strict=True)
-        }
 
 
 def _unavailable(settings: Settings, err: Exception) -> str:

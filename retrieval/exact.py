@@ -10,21 +10,32 @@ refused or answered depending on the run. Up to EXACT_LIMIT vectors (the shipped
 15,000) the vectors of one index generation are read once into memory and searched exactly: the
 same question gets the same passages in every process, and a query costs under a millisecond
 against Chroma's 2-3 ms. Past the limit, Chroma's index answers.
+
+Sentence vectors are not in Chroma (see ingest/catalog.py): SentenceIndex reads them from the
+catalog by essay, for the essays a question's other searches found, and searches those exactly.
+On the shipped corpus that is about 44 of 159 essays a question, and tune, dev and paraphrased
+score exactly as with every sentence searched (2026-12-07); at a million chunks it is the same
+few thousand sentences, where a search over every sentence would be four million.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from ingest.sentences import essay_sentence_ids
 from ingest.store import Hit, VectorStore
 from retrieval.snapshot import Snapshot
 
-# Chunk and sentence vectors held in memory at most: 60,000 x 384 float32 is 92 MB (the shipped
-# corpus: 15,337 vectors, 24 MB, read from the embedded store in about 1 s).
+# Chunk vectors held in memory at most: 60,000 x 384 float32 is 92 MB (the shipped corpus: 3,044
+# vectors, 4.7 MB, read from the embedded store in about 0.3 s).
 EXACT_LIMIT = 60_000
+# Essays whose sentence vectors stay in memory (the shipped corpus: all 159, 18 MB; a synthetic
+# essay of 20 chunks: about 120 kB).
+SENTENCE_CACHE = 256
 
 
 _blas_limited = threading.Event()
@@ -55,10 +66,10 @@ class ExactVectors:
         self.row = {cid: n for n, cid in enumerate(self.ids)}
 
     @classmethod
-    def read(cls, store: VectorStore, snapshot: Snapshot, *, sentences: bool) -> ExactVectors:
-        """Every vector of the chunk (or sentence) collection; rows of essays the snapshot does not
-        have (written by an ingest after it) are kept but never returned."""
-        ids, matrix = store.all_vectors(sentences=sentences)
+    def read(cls, store: VectorStore, snapshot: Snapshot) -> ExactVectors:
+        """Every chunk vector; rows of essays the snapshot does not have (written by an ingest
+        after it) are kept but never returned."""
+        ids, matrix = store.all_vectors()
         essays = np.array([snapshot.number.get(_essay(i), -1) for i in ids], dtype=np.int64)
         return cls(ids, matrix, essays)
 
@@ -85,12 +96,71 @@ class ExactVectors:
         return {i: self.matrix[n] for i in ids if (n := self.row.get(i)) is not None}
 
 
-def read_exact(store: VectorStore, snapshot: Snapshot) -> tuple[ExactVectors, ExactVectors] | None:
-    """Chunk and sentence vectors for exact search, or None when there are more than EXACT_LIMIT."""
-    if store.count() + store.sentence_count() > EXACT_LIMIT:
+def read_exact(store: VectorStore, snapshot: Snapshot) -> ExactVectors | None:
+    """Chunk vectors for exact search, or None when there are more than EXACT_LIMIT."""
+    if store.count() > EXACT_LIMIT:
         return None
-    chunks = ExactVectors.read(store, snapshot, sentences=False)
-    return chunks, ExactVectors.read(store, snapshot, sentences=True)
+    return ExactVectors.read(store, snapshot)
+
+
+class SentenceIndex:
+    """The sentence vectors of one snapshot's essays, read from the catalog by essay and kept for
+    the SENTENCE_CACHE essays used last. Safe to share between threads."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        _one_blas_thread()
+        self.snapshot = snapshot
+        self._cache: OrderedDict[str, tuple[list[str], np.ndarray] | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def among(self, essay_ids: Iterable[str]) -> ExactVectors:
+        """The sentences of these essays, to search exactly (ExactVectors.query)."""
+        parts = self._essays(essay_ids)
+        ids = [i for got in parts.values() if got for i in got[0]]
+        if not ids:
+            return ExactVectors([], np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64))
+        number = self.snapshot.number
+        essays = np.concatenate(
+            [np.full(len(got[0]), number[e], dtype=np.int64) for e, got in parts.items() if got]
+        )
+        return ExactVectors(ids, np.concatenate([got[1] for got in parts.values() if got]), essays)
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The vectors of the given sentence ids (`essay#3/1`; those present)."""
+        parts = self._essays(_essay(i) for i in ids)
+        rows = {e: dict(zip(got[0], range(len(got[0])), strict=True)) for e, got in parts.items() if got}
+        out = {}
+        for i in ids:
+            e = _essay(i)
+            got, row = parts.get(e), rows.get(e, {}).get(i)
+            if got is not None and row is not None:
+                out[i] = got[1][row]
+        return out
+
+    def _essays(self, essay_ids: Iterable[str]) -> dict[str, tuple[list[str], np.ndarray] | None]:
+        """Each essay's sentence ids and vectors (None for one the snapshot or catalog lacks, or
+        whose chunks changed since the snapshot), sorted by essay id."""
+        wanted = sorted({e for e in essay_ids if e in self.snapshot.number})
+        with self._lock:
+            got = {e: self._cache[e] for e in wanted if e in self._cache}
+            for e in got:
+                self._cache.move_to_end(e)
+        missing = [e for e in wanted if e not in got]
+        if missing:
+            read = self.snapshot.catalog.sentence_vectors(missing)
+            counts = self.snapshot.counts
+            for e in missing:
+                v = read.get(e)
+                if v is None or len(v.counts) != int(counts[self.snapshot.number[e]]):
+                    got[e] = None
+                else:
+                    got[e] = (essay_sentence_ids(e, v.counts.tolist()), v.matrix)
+            with self._lock:
+                for e in missing:
+                    self._cache[e] = got[e]
+                while len(self._cache) > SENTENCE_CACHE:
+                    self._cache.popitem(last=False)
+        return {e: got[e] for e in wanted}
 
 
 def _essay(vector_id: str) -> str:

@@ -15,7 +15,7 @@ from ingest.essay import Chunk
 from ingest.keyword import KeywordIndex, tokenize
 from ingest.sentences import chunk_of, sentence_id, sentence_units
 from ingest.store import Hit, VectorStore
-from retrieval.exact import ExactVectors
+from retrieval.exact import ExactVectors, SentenceIndex
 from retrieval.mentions import MentionFinder, _norm
 from retrieval.query import meaning
 from retrieval.snapshot import Filters, Snapshot
@@ -66,11 +66,12 @@ class Searcher:
         keyword: KeywordIndex,
         store: VectorStore,
         embedder: Embedder,
-        exact: tuple[ExactVectors, ExactVectors] | None = None,
+        exact: ExactVectors | None = None,
     ) -> None:
-        """`exact`: the chunk and sentence vectors in memory, searched instead of Chroma (exact.py)."""
+        """`exact`: the chunk vectors in memory, searched instead of Chroma (exact.py)."""
         self.snapshot, self.keyword, self.store, self.embedder = snapshot, keyword, store, embedder
         self.exact = exact
+        self.sentences = SentenceIndex(snapshot)
         self.mentions = MentionFinder(snapshot.essays)
         # Keyword positions are catalog order, as the snapshot's, unless the two disagree (a
         # keyword index of another generation): then map each once, not per question.
@@ -108,22 +109,21 @@ class Searcher:
         subject = meaning(query, found.authors)
         vectors = self.embedder.embed([subject, query] if subject != query else [query])
         vector, whole = vectors[0], vectors[-1]
-        hits = _widened(
-            lambda n: _scored(self._nearest(vector, n, filters, allowed, sentences=False)), CANDIDATES
-        )
+        hits = _widened(lambda n: _scored(self._nearest(vector, n, filters, allowed)), CANDIDATES)
         dense = {hit.id: hit.similarity for hit in hits}
         self._add_relative(fused, dense, DENSE_WEIGHT)
+        for text, weight in ((query, 1.0), (focus, 0.5)) if focus and focus != query else ((query, 1.0),):
+            self._add_keyword(fused, text, weight * KEYWORD_WEIGHT, allowed)
+
         best: dict[str, float] = {}  # each passage's closest sentence
-        near = _widened(
-            lambda n: _scored(self._nearest(vector, n, filters, allowed, sentences=True)), SENTENCE_CANDIDATES
-        )
+        # Sentences are searched among the essays the other searches found (exact.SentenceIndex).
+        about = set(self._essays(list(fused))) | set(found.essays) | set(context)
+        among = self.sentences.among(about if allowed is None else about & allowed)
+        near = _widened(lambda n: _scored(among.query(vector, n)), SENTENCE_CANDIDATES)
         for hit in near:
             cid = chunk_of(hit.id)
             best[cid] = max(best.get(cid, -1.0), hit.similarity)
         self._add_relative(fused, best, SENTENCE_WEIGHT)
-
-        for text, weight in ((query, 1.0), (focus, 0.5)) if focus and focus != query else ((query, 1.0),):
-            self._add_keyword(fused, text, weight * KEYWORD_WEIGHT, allowed)
 
         if found.essays:
             self._add_to_essays(fused, found.essays, MENTION_BONUS)
@@ -179,17 +179,13 @@ class Searcher:
         ]
         return Ranked(passages, dense)
 
-    def _nearest(
-        self, vector: np.ndarray, k: int, filters: Filters, allowed: set[str] | None, *, sentences: bool
-    ) -> list[Hit]:
-        """The k chunks (or sentences) closest in meaning: exactly in memory, else from Chroma."""
+    def _nearest(self, vector: np.ndarray, k: int, filters: Filters, allowed: set[str] | None) -> list[Hit]:
+        """The k chunks closest in meaning: exactly in memory, else from Chroma."""
         if self.exact is not None:
             numbers = None
             if allowed is not None:
                 numbers = np.array([self.snapshot.number[e] for e in allowed if e in self.snapshot.number])
-            return self.exact[1 if sentences else 0].query(vector, k, numbers)
-        if sentences:
-            return self.store.query_sentences(vector, k, filters.where())
+            return self.exact.query(vector, k, numbers)
         return self.store.query(vector, k, filters.where())
 
     def _essays(self, positions: list[int]) -> list[str]:
@@ -221,7 +217,7 @@ class Searcher:
         texts = self.snapshot.texts(c.essay_id for c in chunks)
         units = {c.id: sentence_units(texts[c.essay_id], c) for c in chunks if c.essay_id in texts}
         ids = [sentence_id(cid, n) for cid, spans in units.items() for n in range(len(spans))]
-        vectors = self.exact[1].vectors(ids) if self.exact is not None else self.store.sentence_vectors(ids)
+        vectors = self.sentences.vectors(ids)
         return {
             c.id: tuple(
                 Sentence(

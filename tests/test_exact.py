@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from conftest import PROJECT_DIR
 
+from ingest.sentences import sentence_units
 from retrieval import exact
 from retrieval.assistant import Assistant
 from retrieval.exact import ExactVectors
@@ -61,14 +62,40 @@ def test_ties_and_row_order_do_not_change_the_result() -> None:
 
 def test_the_shipped_index_is_searched_exactly(shipped_assistant: Assistant) -> None:
     searcher = shipped_assistant.searcher
-    assert searcher.exact is not None
-    chunks, sentences = searcher.exact
     store = shipped_assistant.store
-    assert len(chunks) == store.count() and len(sentences) == store.sentence_count()
+    assert searcher.exact is not None and len(searcher.exact) == store.count()
     ids, matrix = store.all_vectors()
     vector = shipped_assistant.embedder.embed(["Why does the author object to Operation Barkhane?"])[0]
     best = [ids[i] for i in np.argsort(-(matrix @ vector))[:60]]
-    assert [h.id for h in searcher._nearest(vector, 60, Filters(), None, sentences=False)] == best
+    assert [h.id for h in searcher._nearest(vector, 60, Filters(), None)] == best
+
+
+def test_sentences_are_read_from_the_catalog_by_essay(
+    shipped_assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snapshot = shipped_assistant.searcher.snapshot
+    monkeypatch.setattr(exact, "SENTENCE_CACHE", 3)
+    sentences = exact.SentenceIndex(snapshot)
+    everything = sentences.among(snapshot.essay_ids)
+    assert len(everything) == snapshot.catalog.sentence_total() > 10_000
+    assert len(sentences._cache) == 3  # the essays used last, no more
+    vector = shipped_assistant.embedder.embed(["Why does the author object to Operation Barkhane?"])[0]
+    two = ["bacon/50-of-studies.md", "sahel/could-malis-coup-have-been-avoided-part-two.txt"]
+    hits = sentences.among(two).query(vector, 10)
+    assert len(hits) == 10 and {h.id.rpartition("#")[0] for h in hits} <= set(two)
+    # the same sentences, in the same order, as a search over every sentence kept to those essays
+    allowed = np.array([snapshot.number[e] for e in two])
+    assert hits == everything.query(vector, 10, allowed)
+    assert hits[0].id.startswith("sahel/")
+    # and their vectors are the model's for the sentences' texts
+    got = sentences.vectors([h.id for h in hits])
+    chunks = snapshot.chunks([h.id.rpartition("/")[0] for h in hits])
+    texts = snapshot.texts(two)
+    for h in hits:
+        chunk = chunks[h.id.rpartition("/")[0]]
+        s, e = sentence_units(texts[chunk.essay_id], chunk)[int(h.id.rpartition("/")[2])]
+        fresh = shipped_assistant.embedder.embed([texts[chunk.essay_id][s:e]])[0]
+        np.testing.assert_allclose(got[h.id], fresh, atol=0.01)
 
 
 def test_past_the_limit_chroma_answers(shipped_index, embedder, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,7 +22,7 @@ from ingest.chunk import chunk_essay
 from ingest.errors import IndexLocked, StoreUnavailable
 from ingest.lock import index_lock
 from ingest.pipeline import catalog_path, run_ingest
-from ingest.sentences import sentence_units
+from ingest.sentences import essay_sentence_ids, sentence_units
 from ingest.settings import Settings
 from ingest.store import VectorStore
 
@@ -48,9 +48,11 @@ def _state(settings: Settings) -> tuple[list[str], list[str]]:
         for c in chunks
         for n in range(len(sentence_units(essay.text, c)))
     ]
+    stored = catalog.sentence_vectors(list(catalog.records()))
+    sentences = [i for eid, v in stored.items() for i in essay_sentence_ids(eid, v.counts.tolist())]
+    assert all(len(v.matrix) == int(v.counts.sum()) for v in stored.values())
     catalog.close()
-    store = VectorStore(settings)
-    return sorted(ids), sorted(store.ids() | store.sentence_ids())
+    return sorted(ids), sorted(VectorStore(settings).ids() | set(sentences))
 
 
 def test_add_modify_delete_rename_cycle(tmp_path: Path, corpus_dir: Path, embedder) -> None:
@@ -145,9 +147,17 @@ def test_a_small_change_is_embedded_while_the_store_opens(tmp_path: Path, corpus
     order = np.argsort([m["ordinal"] for m in got["metadatas"]])
     passages = embedder.embed(texts[: summary.chunks])
     np.testing.assert_allclose(np.asarray(got["embeddings"])[order], passages, atol=1e-5)
-    sentences = store.sentences.get(where={"essay": "bacon/50-of-studies.md"}, include=["embeddings"])
-    assert len(sentences["ids"]) == summary.sentences
-    by_id = dict(zip(sentences["ids"], np.asarray(sentences["embeddings"]), strict=True))
+    catalog = Catalog(catalog_path(settings))
+    sentences = catalog.sentence_vectors(["bacon/50-of-studies.md"])["bacon/50-of-studies.md"]
+    catalog.close()
+    assert len(sentences.matrix) == summary.sentences
+    by_id = dict(
+        zip(
+            essay_sentence_ids("bacon/50-of-studies.md", sentences.counts.tolist()),
+            sentences.matrix,
+            strict=True,
+        )
+    )
     essay = Catalog(catalog_path(settings)).essay("bacon/50-of-studies.md")
     assert essay is not None
     expected = [
@@ -517,32 +527,34 @@ def test_a_server_run_that_changes_nothing_compares_totals_not_every_sentence(
     again = run_ingest(served, embedder=embedder)
     assert not again.changed and spans == []  # the totals agreed: no chunk's sentences recomputed
 
-    # A stray vector (a killed run) makes the totals disagree: the careful path finds and removes it.
-    VectorStore(served).add_sentences(
-        ["ghost.md#0/0"], np.ones((1, 384), dtype=np.float32) / np.sqrt(384), [{"essay": "ghost.md"}]
-    )
+    # A stray chunk vector (a killed run) makes the totals disagree: the careful path removes it,
+    # and still recomputes no sentences (the catalog writes them with their essay).
+    _as_if_killed_after_a_vector(served)
     repaired = run_ingest(served, embedder=embedder)
     ids, vectors = _state(served)
-    assert not repaired.changed and spans and ids == vectors
-    assert "ghost.md#0/0" not in VectorStore(served).sentence_ids()
+    assert not repaired.changed and spans == [] and ids == vectors
+    assert "ghost.md#0" not in VectorStore(served).ids()
 
 
-def test_an_index_from_before_sentence_totals_falls_back_to_counting(
+def test_an_index_with_sentence_vectors_in_chroma_is_rebuilt(
     tmp_path: Path, corpus_dir: Path, embedder
 ) -> None:
+    """Before 2026-12-07 sentence vectors were a second Chroma collection: such an index is made
+    again (its version says so) and the old collection goes."""
     settings = _settings(tmp_path)
     copy_essays(corpus_dir, settings.corpus_dir, FEW[:2])
     run_ingest(settings, embedder=embedder)
     clean = _state(settings)
-    with sqlite3.connect(catalog_path(settings)) as db:
-        db.execute("DELETE FROM sentences WHERE essay_id = ?", (FEW[0],))  # as an older catalog has none
+    store = VectorStore(settings)
+    old = store.client.create_collection(f"{settings.collection}-sentences", embedding_function=None)
+    old.add(ids=["bacon/50-of-studies.md#0/0"], embeddings=np.ones((1, 384), dtype=np.float32))
+    store.collection.modify(metadata={**store.version(), "sentences": "plain-v1"})
     catalog = Catalog(catalog_path(settings))
-    assert catalog.sentence_total() is None
+    catalog.set_meta({"sentences": "plain-v1"})
     catalog.close()
-    _as_if_killed_after_a_vector(settings)
-    assert not run_ingest(settings, embedder=embedder).changed
+
+    summary = run_ingest(settings, embedder=embedder)
+    assert summary.rebuilt and sorted(summary.added) == sorted(FEW[:2])
     assert _state(settings) == clean
-    catalog = Catalog(catalog_path(settings))
-    # and the careful path wrote the counts back, so the next run can take the quick one
-    assert catalog.sentence_total() == sum("/" in i.rpartition("#")[2] for i in clean[0])
-    catalog.close()
+    names = {c.name for c in VectorStore(settings).client.list_collections()}
+    assert names == {settings.collection}
