@@ -322,7 +322,7 @@ class _Run:
             self.store.add(
                 chunk_ids,
                 np.concatenate([p for _, p, _ in batch if len(p)]),
-                [_metadata(w.essay, c) for w, _, _ in batch for c in w.chunks],
+                [_metadata(w.essay) for w, _, _ in batch for _ in w.chunks],
             )
         self.catalog.put_many([(w.essay, w.chunks, _sentence_vectors(w, s)) for w, _, s in batch])
         for w, _, _ in batch:
@@ -397,16 +397,10 @@ def keyword_text(chunk: Chunk, essay: Named) -> str:
     return f"{essay.title} {essay.author} {essay.collection} {chunk.heading}\n{chunk.text}"
 
 
-def _metadata(essay: Essay, chunk: Chunk) -> dict[str, object]:
-    return {
-        "essay": essay.id,
-        "title": essay.title,
-        "author": essay.author,
-        "collection": essay.collection,
-        "ordinal": chunk.ordinal,
-        "start": chunk.start,
-        "end": chunk.end,
-    }
+def _metadata(essay: Essay) -> dict[str, object]:
+    """What a chunk vector carries: only what retrieval filters on (snapshot.Filters.where). Titles
+    and offsets are the catalog's; each field more is a metadata index entry Chroma writes."""
+    return {"essay": essay.id, "author": essay.author, "collection": essay.collection}
 
 
 def _sentence_vectors(work: _Work, vectors: np.ndarray) -> SentenceVectors:

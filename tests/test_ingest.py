@@ -143,8 +143,8 @@ def test_a_small_change_is_embedded_while_the_store_opens(tmp_path: Path, corpus
     # What the store holds for the changed essay is what the model gives for its texts now:
     # its passages (with the title) first, then each sentence alone.
     store = VectorStore(settings)
-    got = store.collection.get(where={"essay": "bacon/50-of-studies.md"}, include=["embeddings", "metadatas"])
-    order = np.argsort([m["ordinal"] for m in got["metadatas"]])
+    got = store.collection.get(where={"essay": "bacon/50-of-studies.md"}, include=["embeddings"])
+    order = np.argsort([int(i.rpartition("#")[2]) for i in got["ids"]])
     passages = embedder.embed(texts[: summary.chunks])
     np.testing.assert_allclose(np.asarray(got["embeddings"])[order], passages, atol=1e-5)
     catalog = Catalog(catalog_path(settings))
