@@ -158,3 +158,20 @@ def test_a_list_filled_with_copies_is_asked_again_for_more() -> None:
     asked.clear()
     _widened(fetch(lambda n: [1.0 - i / 1000 for i in range(n)]), 60)
     assert asked == [60]  # no copies: asked once
+
+
+def test_sentences_are_searched_in_the_essays_scoring_best(
+    shipped_assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrieval import search
+
+    searcher = shipped_assistant.searcher
+    snapshot = searcher.snapshot
+    first = {eid: int(snapshot.first[snapshot.number[eid]]) for eid in snapshot.essay_ids[:4]}
+    scores = zip(first.values(), (0.2, 0.9, 0.5, 0.1), strict=True)
+    fused = {pos + i: score for pos, score in scores for i in (0, 1)}
+    monkeypatch.setattr(search, "SENTENCE_ESSAYS", 2)
+    ids = list(first)
+    assert searcher._essays_about(fused) == {ids[1], ids[2]}
+    monkeypatch.setattr(search, "SENTENCE_ESSAYS", 64)
+    assert searcher._essays_about(fused) == set(ids)
