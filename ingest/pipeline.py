@@ -445,7 +445,7 @@ def _sentence_vectors(work: _Work, vectors: np.ndarray) -> SentenceVectors:
     counts = np.zeros(len(work.chunks), dtype=np.uint16)
     for i, _ in work.owners:
         counts[i] += 1
-    return SentenceVectors(counts, np.asarray(vectors, dtype=np.float32).reshape(len(work.owners), -1))
+    return SentenceVectors(counts, np.asarray(vectors, dtype=np.float32))  # rows: len(work.owners)
 
 
 def _by_file(records: dict) -> dict[str, list[str]]:

@@ -115,15 +115,13 @@ class SentenceIndex:
 
     def among(self, essay_ids: Iterable[str]) -> ExactVectors:
         """The sentences of these essays, to search exactly (ExactVectors.query)."""
-        parts = self._essays(essay_ids)
-        ids = [i for got in parts.values() if got for i in got[0]]
+        parts = {e: got for e, got in self._essays(essay_ids).items() if got and got[0]}
+        ids = [i for got in parts.values() for i in got[0]]
         if not ids:
             return ExactVectors([], np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64))
         number = self.snapshot.number
-        essays = np.concatenate(
-            [np.full(len(got[0]), number[e], dtype=np.int64) for e, got in parts.items() if got]
-        )
-        return ExactVectors(ids, np.concatenate([got[1] for got in parts.values() if got]), essays)
+        essays = np.concatenate([np.full(len(got[0]), number[e], dtype=np.int64) for e, got in parts.items()])
+        return ExactVectors(ids, np.concatenate([got[1] for got in parts.values()]), essays)
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The vectors of the given sentence ids (`essay#3/1`; those present)."""

@@ -175,3 +175,20 @@ def test_sentences_are_searched_in_the_essays_scoring_best(
     assert searcher._essays_about(fused) == {ids[1], ids[2]}
     monkeypatch.setattr(search, "SENTENCE_ESSAYS", 64)
     assert searcher._essays_about(fused) == set(ids)
+
+
+def test_an_essay_without_sentence_vectors_is_searched_with_the_others(tmp_path) -> None:
+    from ingest.catalog import Catalog, SentenceVectors
+    from ingest.essay import Chunk, Essay
+    from retrieval.snapshot import Snapshot
+
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    rows = _unit(np.random.default_rng(3).standard_normal((2, 384)))
+    catalog.put(Essay("a", "A", "One. Two."), [Chunk("a", 0, "One. Two.", 0, 9)], SentenceVectors([2], rows))
+    empty = SentenceVectors([0], np.zeros((0, 384), dtype=np.float32))
+    catalog.put(Essay("b", "B", "x"), [Chunk("b", 0, "x", 0, 1)], empty)
+    sentences = exact.SentenceIndex(Snapshot(catalog))
+    hits = sentences.among(["a", "b"]).query(rows[1], 5)
+    assert [h.id for h in hits] == ["a#0/1", "a#0/0"] and sentences.among(["b"]).query(rows[0], 5) == []
+    assert set(sentences.vectors(["a#0/0", "b#0/0"])) == {"a#0/0"}
+    catalog.close()
