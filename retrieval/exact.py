@@ -6,8 +6,8 @@ is presumably completed differently at load). On the shipped corpus the dense to
 between two processes for the same question (1 to 3 of 60 passages), which moved the
 relative scores of every candidate and so the answer: the load bench's server and the process
 checking it disagreed on an answer 12 times in 641 (2026-12-07), and one question of dev.jsonl was
-refused or answered depending on the run. Up to EXACT_LIMIT vectors (the shipped corpus has about
-15,000) the vectors of one index generation are read once into memory and searched exactly: the
+refused or answered depending on the run. Up to EXACT_LIMIT chunks (the shipped corpus has 3,044)
+the chunk vectors of one index generation are read once into memory and searched exactly: the
 same question gets the same passages in every process, and a query costs under a millisecond
 against Chroma's 2-3 ms. Past the limit, Chroma's index answers.
 
