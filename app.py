@@ -10,7 +10,7 @@ import streamlit as st
 
 from ingest.embed import BackgroundEmbedder, load_embedder
 from ingest.errors import MarginaliaError
-from ingest.pipeline import catalog_path
+from ingest.pipeline import catalog_path, index_outdated
 from ingest.settings import Settings
 from retrieval.assistant import Assistant
 from ui import indexing, sidebar
@@ -44,9 +44,17 @@ except MarginaliaError as err:
 
 st.session_state.setdefault("answers", [])
 
-if not catalog_path(settings).exists():
+outdated = index_outdated(settings)
+if not catalog_path(settings).exists() or outdated:
     st.title(":material/menu_book: Marginalia")
-    st.markdown(f"Building the index of the essays in {escape(str(settings.corpus_dir))}. This happens once.")
+    if outdated and settings.read_only:
+        st.error(
+            "The index was made by an older version of Marginalia; rebuild it with `python -m ingest`.",
+            icon=":material/error:",
+        )
+        st.stop()
+    what = "Rebuilding the index, made by an older version," if outdated else "Building the index"
+    st.markdown(f"{what} of the essays in {escape(str(settings.corpus_dir))}. This happens once.")
     outcome = indexing.reindex(settings)
     if outcome.summary is None:
         indexing.show(outcome)

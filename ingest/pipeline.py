@@ -75,6 +75,22 @@ def keyword_path(settings: Settings) -> Path:
     return settings.index_dir / "keyword"
 
 
+def index_outdated(settings: Settings) -> bool:
+    """True when an index exists but was made with other chunks or sentence units than this
+    version makes (as after an upgrade that moved sentence vectors into the catalog): it must be
+    rebuilt before it is answered from. Its model may differ: questions use the index's own."""
+    path = catalog_path(settings)
+    if not path.exists():
+        return False
+    catalog = Catalog(path)
+    try:
+        made = {k: catalog.get_meta(k) for k in ("chunker", "sentences")}
+    finally:
+        catalog.close()
+    now = index_version(settings)
+    return any(v is not None and v != now[k] for k, v in made.items())
+
+
 def index_version(settings: Settings) -> dict[str, str]:
     """What the index's vectors are made with: a change of any of these rebuilds it."""
     return {"embed_model": settings.embed_model, "chunker": CHUNKER_VERSION, "sentences": SENTENCES_VERSION}

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from ingest.catalog import Catalog
 from ingest.lock import index_lock
-from ingest.pipeline import catalog_path, run_ingest
+from ingest.pipeline import catalog_path, index_outdated, run_ingest
 from ingest.settings import Settings
 from retrieval.types import CANNOT_ANSWER
 from ui.cards import page_label
@@ -142,6 +142,23 @@ def test_first_start_builds_the_index_then_opens_the_chat(monkeypatch, fresh) ->
     assert re.match(r"Index built: 2 essays, \d+ passages", at.main.success[0].value)
     assert "Added 2, updated 0, removed 0, rejected 0" in at.sidebar.success[0].value
     assert [m.value for m in at.metric][:1] == ["2"]
+
+
+def test_an_index_of_an_older_version_is_rebuilt_on_start(monkeypatch, fresh) -> None:
+    settings = Settings.from_env({}, corpus_dir=fresh[0], index_dir=fresh[1])
+    run_ingest(settings)
+    catalog = Catalog(catalog_path(settings))
+    catalog.set_meta({"sentences": "plain-v1"})  # as an index from before sentence vectors moved
+    catalog.close()
+    assert index_outdated(settings)
+    read_only = open_app(monkeypatch, fresh, read_only="1")
+    assert "older version" in read_only.error[0].value and not read_only.chat_input
+    at = open_app(monkeypatch, fresh)
+    assert at.chat_input and re.match(r"Index built: 2 essays, \d+ passages", at.main.success[0].value)
+    assert not index_outdated(settings)
+    catalog = Catalog(catalog_path(settings))
+    assert catalog.sentence_total() > 0
+    catalog.close()
 
 
 # --- asking -----------------------------------------------------------------------------------------
