@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -82,13 +84,16 @@ def index_outdated(settings: Settings) -> bool:
     path = catalog_path(settings)
     if not path.exists():
         return False
-    catalog = Catalog(path)
+    # Read-only and without the catalog's schema script: the app asks on every script run, and
+    # must neither write nor wait behind an ingest's write lock.
     try:
-        made = {k: catalog.get_meta(k) for k in ("chunker", "sentences")}
-    finally:
-        catalog.close()
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)) as db:
+            made = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('chunker', 'sentences')"))
+    except sqlite3.Error as err:  # unreadable here: the Assistant opening it will say why
+        log.debug("cannot read the catalog's versions: %s", err)
+        return False
     now = index_version(settings)
-    return any(v is not None and v != now[k] for k, v in made.items())
+    return any(v != now[k] for k, v in made.items())
 
 
 def index_version(settings: Settings) -> dict[str, str]:
