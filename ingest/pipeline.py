@@ -26,7 +26,7 @@ from ingest.chunk import CHUNKER_VERSION, chunk_essay, embedding_text
 from ingest.embed import Embedder, load_embedder
 from ingest.errors import MarginaliaError, RejectedFile
 from ingest.essay import Chunk, Essay, content_hash
-from ingest.keyword import KEYWORD_VERSION, KeywordIndex, tokens_by_digest
+from ingest.keyword import KEYWORD_VERSION, KeywordIndex
 from ingest.load import corpus_files, load_essays
 from ingest.lock import index_lock
 from ingest.models import spec
@@ -132,9 +132,6 @@ class _Run:
         self._embedder = embedder
         self._store: VectorStore | None = None
         self._early: Future[dict[str, np.ndarray]] | None = None
-        self._writer: ThreadPoolExecutor | None = None
-        self._pending: Future[None] | None = None
-        self._tokens: dict[str, list[str]] = {}  # BM25 tokens of the chunks written, by text digest
         self.summary = Summary()
 
     @property
@@ -295,50 +292,17 @@ class _Run:
         return todo
 
     def _index(self, todo: list[Essay], records: dict) -> None:
-        """Embed and write in groups; each batch is written by a writer thread while this one
-        prepares the next (embeds it, tokenizes the last for BM25), one batch in flight.
-
-        The store and catalog writes wait on Chroma (its HNSW inserts, in Rust or behind HTTP)
-        with the interpreter released, so the model and the keyword tokenizer run meanwhile:
-        measured at a million synthetic chunks on a server, indexing without the model went
-        from 709 to N chunks/s. Writes keep their order, and an error stops the run at the next
-        batch, as before.
-        """
         work = [_work(essay) for essay in todo]
         total = sum(w.size for w in work)
         done = 0
         group: list[_Work] = []
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as writer:
-            self._writer = writer
-            try:
-                for item in work:
-                    group.append(item)
-                    if sum(len(w.chunks) for w in group) >= _GROUP:
-                        done = self._write(group, records, done, total)
-                        group = []
-                if group:
-                    self._write(group, records, done, total)
-                self._drain()
-            finally:
-                self._writer = None
-                self._pending = None
-
-    def _submit(self, batch: list[tuple[_Work, np.ndarray, np.ndarray]], records: dict) -> None:
-        """Hand a batch to the writer thread once the one before is written; meanwhile tokenize it."""
-        self._drain()
-        if self._writer is None:
-            self._store_batch(batch, records)
-        else:
-            self._pending = self._writer.submit(self._store_batch, batch, records)
-        self._tokens.update(
-            tokens_by_digest([keyword_text(c, w.essay) for w, _, _ in batch for c in w.chunks])
-        )
-
-    def _drain(self) -> None:
-        """Wait for the batch in flight, raising its error."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
+        for item in work:
+            group.append(item)
+            if sum(len(w.chunks) for w in group) >= _GROUP:
+                done = self._write(group, records, done, total)
+                group = []
+        if group:
+            self._write(group, records, done, total)
 
     def _write(self, group: list[_Work], records: dict, done: int, total: int) -> int:
         texts = [t for w in group for t in (*w.passages, *w.sentences)]
@@ -357,10 +321,10 @@ class _Run:
             batch.append((w, passages, sentences))
             size += len(w.chunks)
             if size >= _WRITE:
-                self._submit(batch, records)
+                self._store_batch(batch, records)
                 batch, size = [], 0
         if batch:
-            self._submit(batch, records)
+            self._store_batch(batch, records)
         return done
 
     def _store_batch(self, batch: list[tuple[_Work, np.ndarray, np.ndarray]], records: dict) -> None:
@@ -407,8 +371,7 @@ class _Run:
             for c in chunks:
                 ids.append(c.id)
                 texts.append(keyword_text(c, essay))
-        known = {**KeywordIndex.saved_tokens(folder), **self._tokens}
-        KeywordIndex.build(ids, texts, generation, known).save(folder)
+        KeywordIndex.build(ids, texts, generation, KeywordIndex.saved_tokens(folder)).save(folder)
         self.progress("keyword", 1, 1)
 
 

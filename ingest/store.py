@@ -16,11 +16,6 @@ log = logging.getLogger(__name__)
 
 _ADD_BATCH = 5000  # at most; a smaller limit the client reports (get_max_batch_size) wins
 _VERSION_KEYS = {"embed_model", "chunker", "sentences"}
-# HNSW graph quality at build time (Chroma's default 100). Writes bound indexing at scale: 100k
-# vectors wrote at 2,475/s with 50 against 1,777/s with 100 (embedded, 2026-12-07); the shipped
-# corpus is searched exactly (retrieval/exact.py), and dev recall@5 at a million chunks is the
-# bench's check on the graph (docs/benchmarks.md#at-scale).
-_HNSW = {"space": "cosine", "ef_construction": 50}
 
 
 @dataclass(frozen=True)
@@ -90,7 +85,7 @@ class VectorStore:
                 self.client.get_or_create_collection,
                 name=name,
                 embedding_function=None,
-                configuration={"hnsw": dict(_HNSW)},
+                configuration={"hnsw": {"space": "cosine"}},
             )
         return self._collections[name]
 
@@ -120,7 +115,7 @@ class VectorStore:
                 self.client.create_collection,
                 name=name,
                 embedding_function=None,
-                configuration={"hnsw": dict(_HNSW)},
+                configuration={"hnsw": {"space": "cosine"}},
                 metadata=dict(version),
             )
         }

@@ -189,45 +189,6 @@ def test_a_failed_prefetch_stops_the_run_and_a_rerun_redoes_the_essay(
     assert ids == stored
 
 
-def test_a_write_failing_in_the_writer_thread_stops_the_run_and_a_rerun_finishes(
-    tmp_path: Path, corpus_dir: Path, embedder, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    settings = _settings(tmp_path)
-    copy_essays(corpus_dir, settings.corpus_dir, FEW)
-    monkeypatch.setattr(pipeline, "_WRITE", 1)  # a batch an essay: three writes, the second fails
-    real, calls, threads = VectorStore.add, [], []
-
-    def add(self, *args, **kwargs) -> None:
-        import threading
-
-        calls.append(1)
-        threads.append(threading.current_thread().name)
-        if len(calls) == 2:
-            raise RuntimeError("disk full, on purpose")
-        real(self, *args, **kwargs)
-
-    monkeypatch.setattr(VectorStore, "add", add)
-    with pytest.raises(RuntimeError, match="on purpose"):
-        run_ingest(settings, embedder=embedder)
-    assert len(calls) == 2 and all(t.startswith("write") for t in threads)  # none after the failure
-    catalog = Catalog(catalog_path(settings))
-    assert len(catalog.records()) == 1  # the first essay, written before the failure, is kept
-    catalog.close()
-    monkeypatch.setattr(VectorStore, "add", real)
-    again = run_ingest(settings, embedder=embedder)
-    assert len(again.added) == 2 and len(again.unchanged) == 1
-    ids, stored = _state(settings)
-    assert ids == stored and len(ids) == again.total_chunks + _sentence_total(settings)
-
-
-def _sentence_total(settings: Settings) -> int:
-    catalog = Catalog(catalog_path(settings))
-    try:
-        return catalog.sentence_total()
-    finally:
-        catalog.close()
-
-
 def test_a_deleted_store_is_noticed_and_rebuilt(tmp_path: Path, corpus_dir: Path, embedder) -> None:
     settings = _settings(tmp_path)
     copy_essays(corpus_dir, settings.corpus_dir, FEW[:2])
