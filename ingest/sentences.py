@@ -30,7 +30,11 @@ def sentence_id(chunk_id: str, n: int) -> str:
 
 def essay_sentence_ids(essay_id: str, counts: Sequence[int]) -> list[str]:
     """The ids of an essay's sentence vectors, in the catalog's order: `counts[i]` for chunk i."""
-    return [f"{essay_id}#{ordinal}/{n}" for ordinal, c in enumerate(counts) for n in range(int(c))]
+    return [
+        sentence_id(f"{essay_id}#{ordinal}", n)
+        for ordinal, count in enumerate(counts)
+        for n in range(int(count))
+    ]
 
 
 def chunk_of(sentence: str) -> str:
