@@ -188,6 +188,11 @@ def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
+def tokens_by_digest(texts: Sequence[str]) -> dict[str, list[str]]:
+    """Each text's tokens by its digest, as KeywordIndex.build takes them (`known`)."""
+    return {_digest(t): [sys.intern(w) for w in tokenize(t)] for t in texts}
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased, stemmed content words (numbers kept: years and paper numbers matter)."""
     words = [w for w in _WORD.findall(text.lower().replace("’", "'")) if w not in STOPWORDS]

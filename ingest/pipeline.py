@@ -12,7 +12,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
@@ -26,7 +26,7 @@ from ingest.chunk import CHUNKER_VERSION, chunk_essay, embedding_text
 from ingest.embed import Embedder, load_embedder
 from ingest.errors import MarginaliaError, RejectedFile
 from ingest.essay import Chunk, Essay, content_hash
-from ingest.keyword import KEYWORD_VERSION, KeywordIndex
+from ingest.keyword import KEYWORD_VERSION, KeywordIndex, tokens_by_digest
 from ingest.load import corpus_files, load_essays
 from ingest.lock import index_lock
 from ingest.models import spec
@@ -42,7 +42,6 @@ Progress = Callable[[str, int, int], None]
 _GROUP = 1024  # chunks embedded and written per step: bounds memory and the work a kill loses
 # (measured: 1,024 embeds at 164 passages/s against 122 with 256, as batches sort by length
 # over more texts and the inference queue drains less often; peak memory the same)
-_WRITE = 256  # chunks (and their sentences) written to the store and catalog together
 _PREFETCH = 320  # a change of up to this many texts (chunks and sentences) is embedded while the store opens
 
 
@@ -132,6 +131,8 @@ class _Run:
         self._embedder = embedder
         self._store: VectorStore | None = None
         self._early: Future[dict[str, np.ndarray]] | None = None
+        self._tokens: dict[str, list[str]] = {}  # BM25 tokens of the chunks written, by digest
+        self._in_flight: tuple[Future[None], _Batch] | None = None  # a group being stored
         self.summary = Summary()
 
     @property
@@ -292,19 +293,32 @@ class _Run:
         return todo
 
     def _index(self, todo: list[Essay], records: dict) -> None:
+        """Embed and write in groups of about _GROUP chunks, with one group's vectors in flight.
+
+        A thread sends a group's chunk vectors to Chroma while this one embeds the next group and
+        tokenizes the last one for BM25. Chroma's inserts (HNSW in Rust, or a server behind HTTP)
+        wait with the interpreter released, so both cores work. A group's catalog rows are
+        written here once its vectors are stored: the kill order holds (vectors, then catalog).
+        """
         work = [_work(essay) for essay in todo]
         total = sum(w.size for w in work)
         done = 0
-        group: list[_Work] = []
-        for item in work:
-            group.append(item)
-            if sum(len(w.chunks) for w in group) >= _GROUP:
-                done = self._write(group, records, done, total)
-                group = []
-        if group:
-            self._write(group, records, done, total)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store") as writer:
+            try:
+                for group in _groups(work):
+                    batch, done = self._embed(group, done, total, records)
+                    self._settle(records, wait=True)
+                    self._in_flight = (writer.submit(self._store_vectors, batch, records), batch)
+                    self._tokenize(batch)
+                self._settle(records, wait=True)
+            finally:
+                if self._in_flight is not None:  # an error here: let the write end, record nothing
+                    self._in_flight[0].exception()
+                    self._in_flight = None
 
-    def _write(self, group: list[_Work], records: dict, done: int, total: int) -> int:
+    def _embed(self, group: list[_Work], done: int, total: int, records: dict) -> tuple[_Batch, int]:
+        """The group's chunk and sentence vectors, each essay's rows apart. Between the model's
+        batches, the group before is recorded as soon as its vectors are stored."""
         texts = [t for w in group for t in (*w.passages, *w.sentences)]
         self.progress("embed", done, total)
 
@@ -312,29 +326,19 @@ class _Run:
             nonlocal done
             done += n
             self.progress("embed", done, total)
+            self._settle(records, wait=False)
 
         vectors = self._vectors(texts, step)
-        row, batch, size = 0, [], 0
+        batch, row = [], 0
         for w in group:
             passages, row = vectors[row : row + len(w.chunks)], row + len(w.chunks)
             sentences, row = vectors[row : row + len(w.sentences)], row + len(w.sentences)
             batch.append((w, passages, sentences))
-            size += len(w.chunks)
-            if size >= _WRITE:
-                self._store_batch(batch, records)
-                batch, size = [], 0
-        if batch:
-            self._store_batch(batch, records)
-        return done
+        return batch, done
 
-    def _store_batch(self, batch: list[tuple[_Work, np.ndarray, np.ndarray]], records: dict) -> None:
-        """Write several essays at once: chunk vectors, then their catalog rows with their sentence
-        vectors in one transaction.
-
-        A kill anywhere leaves these essays not indexed and the next run redoes them; chunk vectors
-        already written are strays its reconcile removes. An essay indexed before has its old
-        vectors deleted first; a new one has none (the reconcile removed any strays).
-        """
+    def _store_vectors(self, batch: _Batch, records: dict) -> None:
+        """Write a group's chunk vectors (in the writer thread); an essay indexed before has its
+        old vectors deleted first, a new one has none (the reconcile removed any strays)."""
         for w, _, _ in batch:
             if w.essay.id in records:
                 self.store.delete_essay(w.essay.id)
@@ -345,11 +349,30 @@ class _Run:
                 np.concatenate([p for _, p, _ in batch if len(p)]),
                 [_metadata(w.essay) for w, _, _ in batch for _ in w.chunks],
             )
+
+    def _settle(self, records: dict, *, wait: bool) -> None:
+        """Once the group in flight has its vectors stored (raising the writer's error if it
+        failed), write its catalog rows, sentence vectors included, in one transaction.
+        `wait=False` returns at once if the write is still under way.
+
+        A kill before this leaves the group's essays not indexed and the next run redoes them;
+        chunk vectors already written are strays its reconcile removes.
+        """
+        if self._in_flight is None or not (wait or self._in_flight[0].done()):
+            return
+        (future, batch), self._in_flight = self._in_flight, None
+        future.result()
         self.catalog.put_many([(w.essay, w.chunks, _sentence_vectors(w, s)) for w, _, s in batch])
         for w, _, _ in batch:
             (self.summary.updated if w.essay.id in records else self.summary.added).append(w.essay.id)
             self.summary.chunks += len(w.chunks)
             self.summary.sentences += len(w.sentences)
+
+    def _tokenize(self, batch: _Batch) -> None:
+        """BM25 tokens of the group's chunks, made while its vectors are written: the keyword
+        index built at the end of the run takes them instead of tokenizing every chunk then."""
+        texts = [keyword_text(c, w.essay) for w, _, _ in batch for c in w.chunks]
+        self._tokens.update(tokens_by_digest(texts))
 
     @property
     def embedder(self) -> Embedder:
@@ -371,8 +394,22 @@ class _Run:
             for c in chunks:
                 ids.append(c.id)
                 texts.append(keyword_text(c, essay))
-        KeywordIndex.build(ids, texts, generation, KeywordIndex.saved_tokens(folder)).save(folder)
+        known = {**KeywordIndex.saved_tokens(folder), **self._tokens}
+        self._tokens = {}
+        KeywordIndex.build(ids, texts, generation, known).save(folder)
         self.progress("keyword", 1, 1)
+
+
+def _groups(work: list[_Work]) -> Iterator[list[_Work]]:
+    """Essays in groups of at least _GROUP chunks (the last one smaller)."""
+    group: list[_Work] = []
+    for item in work:
+        group.append(item)
+        if sum(len(w.chunks) for w in group) >= _GROUP:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 @dataclass(frozen=True)
@@ -389,6 +426,10 @@ class _Work:
     @property
     def size(self) -> int:
         return len(self.passages) + len(self.sentences)
+
+
+#: a group's essays with their chunk vectors and sentence vectors
+_Batch = list[tuple[_Work, np.ndarray, np.ndarray]]
 
 
 def _work(essay: Essay) -> _Work:

@@ -259,13 +259,16 @@ def _as_if_killed_after_a_vector(settings: Settings) -> None:
 
 
 def test_killed_ingest_converges_to_a_clean_build(tmp_path: Path, corpus_dir: Path, embedder) -> None:
-    essays = tuple(p.relative_to(corpus_dir).as_posix() for p in sorted((corpus_dir / "bacon").glob("*.md")))
-    corpus = copy_essays(corpus_dir, tmp_path / "corpus", essays)
+    # Groups of chunks are recorded whole, so the corpus spans two: one-chunk notes, each its own
+    # words, short so that the real model embeds them quickly.
+    corpus = tmp_path / "corpus"
+    words = (corpus_dir / "bacon" / "01-of-truth.md").read_text(encoding="utf-8").split()
+    essays = _notes(corpus, pipeline._GROUP + pipeline._GROUP // 3, words)
     killed = Settings.from_env(env={}, corpus_dir=corpus, index_dir=tmp_path / "killed")
     env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
     cmd = [sys.executable, "-m", "ingest", str(corpus), "--index", str(killed.index_dir), "--json"]
     proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None:
         if catalog_path(killed).exists() and _essays_in(killed) > 0:
             break
@@ -284,6 +287,53 @@ def test_killed_ingest_converges_to_a_clean_build(tmp_path: Path, corpus_dir: Pa
     clean = Settings.from_env(env={}, corpus_dir=corpus, index_dir=tmp_path / "clean")
     run_ingest(clean, embedder=embedder)
     assert _state(killed) == _state(clean)
+
+
+def test_a_failed_write_stops_the_run_after_the_groups_before_it(
+    tmp_path: Path, corpus_dir: Path, embedder, monkeypatch
+) -> None:
+    # The store fails on the second group's vectors (as a server going away would), which are
+    # written in a thread while the run goes on: the run stops with that error, the first group
+    # stays recorded, and a rerun indexes the rest and matches a clean build.
+    settings = _settings(tmp_path)
+    words = (corpus_dir / "bacon" / "01-of-truth.md").read_text(encoding="utf-8").split()
+    essays = _notes(settings.corpus_dir, pipeline._GROUP + 40, words)
+    real_add, calls = VectorStore.add, []
+
+    def failing_add(self, ids, vectors, metadatas):
+        calls.append(len(ids))
+        if len(calls) == 2:
+            raise StoreUnavailable("the server went away (on purpose)")
+        real_add(self, ids, vectors, metadatas)
+
+    monkeypatch.setattr(VectorStore, "add", failing_add)
+    with pytest.raises(StoreUnavailable, match="on purpose"):
+        run_ingest(settings, embedder=embedder)
+    monkeypatch.setattr(VectorStore, "add", real_add)
+    recorded = _essays_in(settings)
+    assert recorded == calls[0] and 0 < recorded < len(essays)  # one chunk an essay
+
+    again = run_ingest(settings, embedder=embedder)
+    assert len(again.added) == len(essays) - recorded and len(again.unchanged) == recorded
+    clean = _settings(tmp_path / "clean")
+    shutil.copytree(settings.corpus_dir, clean.corpus_dir)
+    run_ingest(clean, embedder=embedder)
+    assert _state(settings) == _state(clean)
+
+
+def _notes(folder: Path, count: int, vocabulary: list[str]) -> list[str]:
+    """`count` one-chunk essays of two sentences of words drawn from `vocabulary`; their paths."""
+    import random
+
+    rng = random.Random(5)
+    words = sorted({w.lower() for w in vocabulary if w.isalpha()})
+    folder.mkdir(parents=True)
+    paths = []
+    for n in range(count):
+        text = " ".join(" ".join(rng.choice(words) for _ in range(9)).capitalize() + "." for _ in range(2))
+        (folder / f"note-{n:04d}.md").write_text(f"# Note {n}\n\n{text}\n", encoding="utf-8")
+        paths.append(f"note-{n:04d}.md")
+    return paths
 
 
 def _essays_in(settings: Settings) -> int:
