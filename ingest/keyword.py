@@ -212,14 +212,30 @@ def names(texts: Sequence[str]) -> frozenset[str]:
     but also written 'state' and 'union', are not. The answerer asks for one of these when a question
     asks 'who' or 'which town', so that a capitalised common noun does not pass for the answer.
     """
-    capitalised: dict[str, int] = {}
-    lower: dict[str, int] = {}
-    for text in texts:
-        for word in _CAPITALISED.findall(text):
-            capitalised[word] = capitalised.get(word, 0) + 1
-        for word in _LOWER.findall(text):
-            lower[word] = lower.get(word, 0) + 1
-    return frozenset(w for w, n in capitalised.items() if lower.get(w.lower(), 0) <= NAME_SHARE * n)
+    counts = NameCounts()
+    counts.add(texts)
+    return counts.names()
+
+
+class NameCounts:
+    """The counts `names` decides from, kept as texts come: an ingest counts each group of chunks
+    while its vectors are written, rather than all the chunks again at the end."""
+
+    def __init__(self) -> None:
+        self.capitalised: dict[str, int] = {}
+        self.lower: dict[str, int] = {}
+
+    def add(self, texts: Sequence[str]) -> None:
+        capitalised, lower = self.capitalised, self.lower
+        for text in texts:
+            for word in _CAPITALISED.findall(text):
+                capitalised[word] = capitalised.get(word, 0) + 1
+            for word in _LOWER.findall(text):
+                lower[word] = lower.get(word, 0) + 1
+
+    def names(self) -> frozenset[str]:
+        lower = self.lower
+        return frozenset(w for w, n in self.capitalised.items() if lower.get(w.lower(), 0) <= NAME_SHARE * n)
 
 
 class KeywordIndex:
@@ -249,9 +265,11 @@ class KeywordIndex:
         texts: Sequence[str],
         generation: int,
         known: dict[str, list[str]] | None = None,
+        known_names: frozenset[str] | None = None,
     ) -> KeywordIndex:
         """Index the texts; `known` maps text digests to tokens from an earlier build (see
-        saved_tokens), so a re-index only stems the chunks that changed."""
+        saved_tokens), so a re-index only stems the chunks that changed; `known_names`, when
+        given, are the texts' `names`, counted as they were written."""
         bm25s = _bm25s()
 
         known = known or {}
@@ -269,7 +287,7 @@ class KeywordIndex:
         for doc in tokens:
             for t in set(doc):
                 df[t] = df.get(t, 0) + 1
-        index = cls(ids, retriever, generation, df, names(texts))
+        index = cls(ids, retriever, generation, df, names(texts) if known_names is None else known_names)
         index._tokens = dict(zip(digests, tokens, strict=True))
         return index
 

@@ -26,7 +26,7 @@ from ingest.chunk import CHUNKER_VERSION, chunk_essay, embedding_text
 from ingest.embed import Embedder, load_embedder
 from ingest.errors import MarginaliaError, RejectedFile
 from ingest.essay import Chunk, Essay, content_hash
-from ingest.keyword import KEYWORD_VERSION, KeywordIndex, tokens_by_digest
+from ingest.keyword import KEYWORD_VERSION, KeywordIndex, NameCounts, tokens_by_digest
 from ingest.load import corpus_files, load_essays
 from ingest.lock import index_lock
 from ingest.models import spec
@@ -132,6 +132,7 @@ class _Run:
         self._store: VectorStore | None = None
         self._early: Future[dict[str, np.ndarray]] | None = None
         self._tokens: dict[str, list[str]] = {}  # BM25 tokens of the chunks written, by digest
+        self._names = NameCounts()  # of the chunks written
         self._in_flight: tuple[Future[None], _Batch] | None = None  # a group being stored
         self.summary = Summary()
 
@@ -373,6 +374,7 @@ class _Run:
         index built at the end of the run takes them instead of tokenizing every chunk then."""
         texts = [keyword_text(c, w.essay) for w, _, _ in batch for c in w.chunks]
         self._tokens.update(tokens_by_digest(texts))
+        self._names.add(texts)
 
     @property
     def embedder(self) -> Embedder:
@@ -395,8 +397,11 @@ class _Run:
                 ids.append(c.id)
                 texts.append(keyword_text(c, essay))
         known = {**KeywordIndex.saved_tokens(folder), **self._tokens}
-        self._tokens = {}
-        KeywordIndex.build(ids, texts, generation, known).save(folder)
+        # Names counted as the chunks were written serve when this run wrote every chunk there is.
+        written = len(self.summary.added) + len(self.summary.updated)
+        names = self._names.names() if written == len(self.catalog.records()) else None
+        self._tokens, self._names = {}, NameCounts()
+        KeywordIndex.build(ids, texts, generation, known, names).save(folder)
         self.progress("keyword", 1, 1)
 
 

@@ -20,6 +20,7 @@ from ingest import pipeline
 from ingest.catalog import Catalog
 from ingest.chunk import chunk_essay
 from ingest.errors import IndexLocked, StoreUnavailable
+from ingest.keyword import KeywordIndex
 from ingest.lock import index_lock
 from ingest.pipeline import catalog_path, run_ingest
 from ingest.sentences import essay_sentence_ids, sentence_units
@@ -55,6 +56,19 @@ def _state(settings: Settings) -> tuple[list[str], list[str]]:
     return sorted(ids), sorted(VectorStore(settings).ids() | set(sentences))
 
 
+def _keyword_as_built_afresh(settings: Settings) -> None:
+    """The saved keyword index holds what a build from the catalog's texts alone would."""
+    catalog = Catalog(catalog_path(settings))
+    ids = [c.id for _, chunks in catalog.chunks() for c in chunks]
+    texts = [pipeline.keyword_text(c, essay) for essay, chunks in catalog.chunks() for c in chunks]
+    catalog.close()
+    fresh = KeywordIndex.build(ids, texts, generation=0)
+    saved = KeywordIndex.load(pipeline.keyword_path(settings))
+    assert saved is not None and saved.ids == fresh.ids
+    assert saved.names == fresh.names and saved.df == fresh.df
+    assert saved.names  # the essays do name people and places
+
+
 def test_add_modify_delete_rename_cycle(tmp_path: Path, corpus_dir: Path, embedder) -> None:
     settings = _settings(tmp_path)
     corpus = copy_essays(corpus_dir, settings.corpus_dir, FEW)
@@ -63,6 +77,7 @@ def test_add_modify_delete_rename_cycle(tmp_path: Path, corpus_dir: Path, embedd
     ids, vectors = _state(settings)
     assert ids == vectors and first.total_chunks == first.chunks
     assert len(ids) == first.chunks + first.sentences and first.sentences > first.chunks
+    _keyword_as_built_afresh(settings)  # tokens and names made while writing
 
     again = run_ingest(settings, embedder=embedder)
     assert sorted(again.unchanged) == sorted(FEW) and again.chunks == 0 and not again.changed
@@ -83,6 +98,7 @@ def test_add_modify_delete_rename_cycle(tmp_path: Path, corpus_dir: Path, embedd
     ids, vectors = _state(settings)
     assert ids == vectors
     assert not any(i.startswith(("bacon/04", "sahel/could")) for i in ids)
+    _keyword_as_built_afresh(settings)  # names counted again over every chunk
     catalog = Catalog(catalog_path(settings))
     assert "STUDIES serve for joy" in catalog.essay("bacon/50-of-studies.md").text
     catalog.close()
