@@ -106,6 +106,7 @@ class _ProgressBar:
                 stage,
             )
         if self.bar is not None:
+            self.bar.total = total  # an estimate while the scan is still reading files
             self.bar.n = done
             self.bar.refresh()
 

@@ -12,7 +12,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
@@ -158,13 +158,12 @@ class _Run:
         self._check_version()
         redo = self._reconcile()
         records = self.catalog.records()
-        todo = self._scan(records, redo)
-        kept = set(self.summary.unchanged) | {e.id for e in todo}
-        for essay_id in sorted(set(records) - kept):
+        scan = _Scan(self, records, redo)
+        self._index(scan, records)  # essays are embedded and written as the scan reads them
+        for essay_id in sorted(set(records) - set(self.summary.unchanged) - scan.loaded):
             self.store.delete_essay(essay_id)
             self.catalog.delete(essay_id)
             self.summary.removed.append(essay_id)
-        self._index(todo, records)
         self._refresh_keyword()
         self.summary.total_chunks = self.catalog.chunk_count()
         self.catalog.set_meta({"finished": json.dumps(self._fingerprint())}, bump=False)
@@ -269,45 +268,25 @@ class _Run:
         return {essay_id for cid, essay_id in expected.items() if cid not in present}
 
     def _scan(self, records: dict, redo: set[str]) -> list[Essay]:
-        files = corpus_files(self.settings.corpus_dir)
-        todo: list[Essay] = []
-        limits = {
-            "max_bytes": self.settings.max_file_bytes,
-            "max_document_bytes": self.settings.max_document_bytes,
-        }
-        chapters = _by_file(records)
-        for n, path in enumerate(files, 1):
-            rel = path.relative_to(self.settings.corpus_dir).as_posix()
-            self.progress("scan", n, len(files))
-            held = [rel] if rel in records else chapters.get(rel, [])  # the essays this file gave
-            if (
-                held
-                and not redo.intersection(held)
-                and _same_bytes(path, records[held[0]].source_hash, max(limits.values()))
-            ):
-                self.summary.unchanged.extend(held)
-                continue
-            try:
-                todo.extend(load_essays(path, self.settings.corpus_dir, **limits))
-            except RejectedFile as rejected:
-                self.summary.rejected.append({"path": rel, "reason": rejected.reason})
-        return todo
+        """Every new or changed essay, read at once (for the quick check of a run in step)."""
+        return list(_Scan(self, records, redo))
 
-    def _index(self, todo: list[Essay], records: dict) -> None:
+    def _index(self, scan: _Scan, records: dict) -> None:
         """Embed and write in groups of about _GROUP chunks, with one group's vectors in flight.
 
-        A thread sends a group's chunk vectors to Chroma while this one embeds the next group and
+        Essays are read, embedded and written as the scan reaches them, so memory holds a few
+        groups, not the corpus, and the store is busy from the first group on. A thread sends a
+        group's chunk vectors to Chroma while this one reads and embeds the next group and
         tokenizes the last one for BM25. Chroma's inserts (HNSW in Rust, or a server behind HTTP)
         wait with the interpreter released, so both cores work. A group's catalog rows are
         written here once its vectors are stored: the kill order holds (vectors, then catalog).
         """
-        work = [_work(essay) for essay in todo]
-        total = sum(w.size for w in work)
         done = 0
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store") as writer:
             try:
-                for group in _groups(work):
-                    batch, done = self._embed(group, done, total, records)
+                for group in _groups(_work(essay) for essay in scan):
+                    scan.texts += sum(w.size for w in group)
+                    batch, done = self._embed(group, done, scan, records)
                     self._settle(records, wait=True)
                     self._in_flight = (writer.submit(self._store_vectors, batch, records), batch)
                     self._tokenize(batch)
@@ -317,16 +296,16 @@ class _Run:
                     self._in_flight[0].exception()
                     self._in_flight = None
 
-    def _embed(self, group: list[_Work], done: int, total: int, records: dict) -> tuple[_Batch, int]:
+    def _embed(self, group: list[_Work], done: int, scan: _Scan, records: dict) -> tuple[_Batch, int]:
         """The group's chunk and sentence vectors, each essay's rows apart. Between the model's
         batches, the group before is recorded as soon as its vectors are stored."""
         texts = [t for w in group for t in (*w.passages, *w.sentences)]
-        self.progress("embed", done, total)
+        self.progress("embed", done, scan.total_estimate())
 
         def step(n: int) -> None:
             nonlocal done
             done += n
-            self.progress("embed", done, total)
+            self.progress("embed", done, scan.total_estimate())
             self._settle(records, wait=False)
 
         vectors = self._vectors(texts, step)
@@ -405,7 +384,59 @@ class _Run:
         self.progress("keyword", 1, 1)
 
 
-def _groups(work: list[_Work]) -> Iterator[list[_Work]]:
+class _Scan:
+    """The corpus's new and changed essays, read one file at a time as they are asked for.
+
+    Files whose bytes match the catalog are noted unchanged, and files that cannot be read are
+    noted rejected, in the run's summary. `loaded` gathers the ids read. Progress reports the
+    "scan" stage until the first essay is handed on; from then on the texts to embed are
+    estimated from the share of files read (`total_estimate`), exact once all are read.
+    """
+
+    def __init__(self, run: _Run, records: dict, redo: set[str]) -> None:
+        self.run, self.records, self.redo = run, records, redo
+        self.files = corpus_files(run.settings.corpus_dir)
+        self.read = 0  # files read so far
+        self.texts = 0  # texts to embed among the essays handed on so far
+        self.loaded: set[str] = set()
+
+    def __iter__(self) -> Iterator[Essay]:
+        run, corpus = self.run, self.run.settings.corpus_dir
+        limits = {
+            "max_bytes": run.settings.max_file_bytes,
+            "max_document_bytes": run.settings.max_document_bytes,
+        }
+        chapters = _by_file(self.records)
+        for path in self.files:
+            self.read += 1
+            rel = path.relative_to(corpus).as_posix()
+            if not self.loaded:
+                run.progress("scan", self.read, len(self.files))
+            held = [rel] if rel in self.records else chapters.get(rel, [])  # the essays this file gave
+            if (
+                held
+                and not self.redo.intersection(held)
+                and _same_bytes(path, self.records[held[0]].source_hash, max(limits.values()))
+            ):
+                run.summary.unchanged.extend(held)
+                continue
+            try:
+                essays = load_essays(path, corpus, **limits)
+            except RejectedFile as rejected:
+                run.summary.rejected.append({"path": rel, "reason": rejected.reason})
+                continue
+            for essay in essays:
+                self.loaded.add(essay.id)
+                yield essay
+
+    def total_estimate(self) -> int:
+        """The texts the run will embed: those known, scaled by the share of files still unread."""
+        if self.read >= len(self.files):
+            return self.texts
+        return round(self.texts * len(self.files) / max(1, self.read))
+
+
+def _groups(work: Iterable[_Work]) -> Iterator[list[_Work]]:
     """Essays in groups of at least _GROUP chunks (the last one smaller)."""
     group: list[_Work] = []
     for item in work:

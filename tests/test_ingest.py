@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -337,8 +338,26 @@ def test_a_failed_write_stops_the_run_after_the_groups_before_it(
     assert _state(settings) == _state(clean)
 
 
+def test_progress_reads_then_embeds_and_ends_exact(tmp_path: Path, corpus_dir: Path, embedder) -> None:
+    # Essays are read as they are embedded: the scan is reported until the first essay is handed
+    # on, then the texts to embed are estimated and, once every file is read, exact.
+    settings = _settings(tmp_path)
+    words = (corpus_dir / "bacon" / "01-of-truth.md").read_text(encoding="utf-8").split()
+    _notes(settings.corpus_dir, pipeline._GROUP + 300, words)
+    events: list[tuple[str, int, int]] = []
+    summary = run_ingest(settings, embedder=embedder, progress=lambda *e: events.append(e))
+    stages = [stage for stage, _, _ in events]
+    first_embed = stages.index("embed")
+    assert stages[0] == "scan" and "scan" not in stages[first_embed:]
+    assert stages[-1] == "keyword" and events[-1][1:] == (1, 1)
+    embeds = [(done, total) for stage, done, total in events if stage == "embed"]
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(embeds))
+    assert embeds[-1] == (summary.chunks + summary.sentences,) * 2
+    assert len({total for _, total in embeds}) > 1  # estimated first, exact at the end
+
+
 def _notes(folder: Path, count: int, vocabulary: list[str]) -> list[str]:
-    """`count` one-chunk essays of two sentences of words drawn from `vocabulary`; their paths."""
+    """`count` one-chunk essays of one to three sentences of words drawn from `vocabulary`; their paths."""
     import random
 
     rng = random.Random(5)
@@ -346,7 +365,9 @@ def _notes(folder: Path, count: int, vocabulary: list[str]) -> list[str]:
     folder.mkdir(parents=True)
     paths = []
     for n in range(count):
-        text = " ".join(" ".join(rng.choice(words) for _ in range(9)).capitalize() + "." for _ in range(2))
+        text = " ".join(
+            " ".join(rng.choice(words) for _ in range(9)).capitalize() + "." for _ in range(rng.randint(1, 3))
+        )
         (folder / f"note-{n:04d}.md").write_text(f"# Note {n}\n\n{text}\n", encoding="utf-8")
         paths.append(f"note-{n:04d}.md")
     return paths
