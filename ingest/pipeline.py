@@ -439,11 +439,13 @@ class _Scan:
 def _groups(work: Iterable[_Work]) -> Iterator[list[_Work]]:
     """Essays in groups of at least _GROUP chunks (the last one smaller)."""
     group: list[_Work] = []
+    chunks = 0
     for item in work:
         group.append(item)
-        if sum(len(w.chunks) for w in group) >= _GROUP:
+        chunks += len(item.chunks)
+        if chunks >= _GROUP:
             yield group
-            group = []
+            group, chunks = [], 0
     if group:
         yield group
 
