@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import shutil
 import signal
 import sqlite3
@@ -358,8 +359,6 @@ def test_progress_reads_then_embeds_and_ends_exact(tmp_path: Path, corpus_dir: P
 
 def _notes(folder: Path, count: int, vocabulary: list[str]) -> list[str]:
     """`count` one-chunk essays of one to three sentences of words drawn from `vocabulary`; their paths."""
-    import random
-
     rng = random.Random(5)
     words = sorted({w.lower() for w in vocabulary if w.isalpha()})
     folder.mkdir(parents=True)
