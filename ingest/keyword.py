@@ -9,6 +9,7 @@ import math
 import re
 import shutil
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -200,7 +201,9 @@ def tokenize(text: str) -> list[str]:
 
 
 # A capitalised word not opening a sentence ('the brave Lovejoy', 'the State'), and any lower-case word.
-_CAPITALISED = re.compile(r"(?<![.!?:]\s)(?<![.!?:]\s[“\"‘(])(?<=[^\n])\b([A-Z][a-zà-ÿ]+)")
+# The capital comes first and the look-behinds after it, so re skips ahead to capitals: about 5x
+# faster than looking behind at every position first.
+_CAPITALISED = re.compile(r"[A-Z](?<=[^\w\n][A-Z])(?<![.!?:]\s[A-Z])(?<![.!?:]\s[“\"‘(][A-Z])[a-zà-ÿ]+")
 _LOWER = re.compile(r"\b[a-zà-ÿ]+\b")
 NAME_SHARE = 0.2  # a word written in lower case more than this share of its capitalised uses is no name
 
@@ -222,16 +225,13 @@ class NameCounts:
     while its vectors are written, rather than all the chunks again at the end."""
 
     def __init__(self) -> None:
-        self.capitalised: dict[str, int] = {}
-        self.lower: dict[str, int] = {}
+        self.capitalised: Counter[str] = Counter()
+        self.lower: Counter[str] = Counter()
 
     def add(self, texts: Sequence[str]) -> None:
-        capitalised, lower = self.capitalised, self.lower
-        for text in texts:
-            for word in _CAPITALISED.findall(text):
-                capitalised[word] = capitalised.get(word, 0) + 1
-            for word in _LOWER.findall(text):
-                lower[word] = lower.get(word, 0) + 1
+        for text in texts:  # Counter.update counts in C
+            self.capitalised.update(_CAPITALISED.findall(text))
+            self.lower.update(_LOWER.findall(text))
 
     def names(self) -> frozenset[str]:
         lower = self.lower
