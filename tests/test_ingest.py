@@ -435,15 +435,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def chroma_server(tmp_path: Path):
-    """A real `chroma run` server on 127.0.0.1, stopped after the test."""
+def _start_chroma(folder: Path, port: int) -> subprocess.Popen:
+    """A real `chroma run` server on 127.0.0.1:port keeping its data in folder, once it answers."""
     import urllib.request
 
-    port = _free_port()
     chroma = shutil.which("chroma", path=str(Path(sys.executable).parent)) or "chroma"
     proc = subprocess.Popen(
-        [chroma, "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(tmp_path / "server")],
+        [chroma, "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(folder)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -451,15 +449,55 @@ def chroma_server(tmp_path: Path):
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
-            break
+            return proc
         except OSError:
             time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("chroma server did not start")
+    proc.kill()
+    pytest.fail("chroma server did not start")
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path):
+    """A real `chroma run` server on 127.0.0.1, stopped after the test."""
+    port = _free_port()
+    proc = _start_chroma(tmp_path / "server", port)
     yield port
     proc.terminate()
     proc.wait(timeout=20)
+
+
+@pytest.mark.server
+def test_a_server_killed_before_saving_its_index_keeps_every_vector(
+    tmp_path: Path, corpus_dir: Path, embedder
+) -> None:
+    """A server saves its HNSW index every _SERVER_SYNC vectors, not Chroma's 1,000; what it holds
+    between saves is in its log. Killed with fewer written than that, it must still have them all."""
+    from ingest.store import _SERVER_SYNC
+
+    port = _free_port()
+    corpus = copy_essays(corpus_dir, tmp_path / "corpus", FEW)
+    words = (corpus_dir / "bacon" / "01-of-truth.md").read_text(encoding="utf-8").split()
+    _notes(corpus / "notes", 1_200, words)
+    settings = _settings(tmp_path, chroma_host="127.0.0.1", chroma_port=port)
+    proc = _start_chroma(tmp_path / "server", port)
+    try:
+        summary = run_ingest(settings, embedder=embedder)
+        assert 1_000 < summary.total_chunks < _SERVER_SYNC  # past Chroma's own save point, short of ours
+        store = VectorStore(settings)
+        assert store.collection.configuration["hnsw"]["sync_threshold"] == _SERVER_SYNC
+        before = _state(settings)
+        proc.kill()  # no chance to save anything
+        proc.wait(timeout=20)
+        proc = _start_chroma(tmp_path / "server", port)
+        assert _state(settings) == before and before[0] == before[1]
+        assert run_ingest(settings, embedder=embedder).changed is False
+        from retrieval.assistant import Assistant
+
+        top = Assistant(settings, embedder=embedder).retrieve("Revenge is a kind of wild justice", k=1)
+        assert top[0].chunk.essay_id == FEW[1]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 @pytest.mark.server
